@@ -1,0 +1,497 @@
+/* ----------------------------------------------------------------------------
+  heap.ts — a thread's heap, after mimalloc's `alloc.c` / `page.c` / `heap.c`.
+
+  A heap record in the buffer is owned by exactly one thread (claimed by CAS
+  in Arena.createHeap); this object is that thread's handle on it. Only the
+  owner touches the record's queues and direct table and its pages' free,
+  local_free, used and capacity (plain reads and writes). Other threads reach
+  the heap only through its pages' xthread_free words and the record's
+  delayed-free list (Atomics), see free.ts.
+
+  malloc fast path: direct table → page → pop `free`. Everything else is in
+  mallocGeneric. free fast path: validate, owner check, push `local_free`.
+---------------------------------------------------------------------------- */
+
+import type { Arena } from './arena.js'
+import { findSetBit, setRange, tryClearBit } from './bitmap.js'
+import { AllocatorError, DoubleFreeError } from './errors.js'
+import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
+import {
+  ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
+  ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DELAYED_FREEING, DELAYED_MASK,
+  DELAYED_NEVER, DELAYED_NO, DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE,
+  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_XFREES, KIND_HUGE,
+  KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE,
+  PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
+  PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP,
+  SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT,
+  SEG_PAGE_SHIFT, SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, PAGE_WORDS, ARENA_HEAP_SERIAL,
+} from './layout.js'
+import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
+import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
+import { pageDesc, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
+import { BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
+
+/** Page starts are aligned to at least this; larger alignments use a huge segment run. */
+const PAGE_START_ALIGN = 4096
+/** Abandoned segments reclaimed per slow-path attempt. */
+const RECLAIM_BATCH = 4
+
+export class Heap {
+  /** The arena this heap allocates in. */
+  readonly arena: Arena
+  /** Heap id (1 … maxHeaps); -1 once released. */
+  id: number
+  /** @internal word offset of the heap record */
+  readonly rec: number
+  /** @internal views and key (copied from the arena for the fast paths) */
+  readonly i32: Int32Array
+  readonly u8: Uint8Array
+  readonly key: number
+  /** @internal word offset of the direct table in use (the empty one once released) */
+  private direct: number
+
+  private constructor(arena: Arena, id: number) {
+    this.arena = arena
+    this.id = id
+    this.rec = arena.heapRecord(id)
+    this.i32 = arena.i32
+    this.u8 = arena.u8
+    this.key = arena.key
+    this.direct = this.rec + HEAP_DIRECT
+  }
+
+  /** @internal A handle on the freshly claimed slot `id`: resets the record. */
+  static claimed(arena: Arena, id: number): Heap {
+    const h = new Heap(arena, id)
+    const i32 = arena.i32
+    Atomics.store(i32, h.rec + HEAP_DELAYED_FREE, 0)
+    i32[h.rec + HEAP_SEG_FREE_SMALL] = 0
+    i32[h.rec + HEAP_SEG_FREE_MEDIUM] = 0
+    i32[h.rec + HEAP_XFREES] = 0
+    i32[h.rec + HEAP_SERIAL] = Atomics.add(i32, ARENA_HEAP_SERIAL, 1) + 1
+    queuesReset(i32, h.rec)
+    return h
+  }
+
+  /** @internal A handle on the record of heap `id` as it is (reclaiming a dead thread's heap). */
+  static adopt(arena: Arena, id: number): Heap {
+    return new Heap(arena, id)
+  }
+
+  /* ----- malloc --------------------------------------------------------------- */
+
+  /** Offset of a block of at least `size` bytes (8-aligned, 16-aligned when size ≥ 16), or 0 if the arena is full. */
+  malloc(size: number): number {
+    if ((size >>> 0) === size && size <= SMALL_DIRECT_MAX) {
+      const i32 = this.i32
+      const pd = i32[this.direct + ((size + 7) >>> 3)]
+      const b = i32[pd + PAGE_FREE]
+      if (b !== 0) {
+        i32[pd + PAGE_FREE] = i32[b >>> 2] ^ this.key
+        i32[pd + PAGE_USED]++
+        return b >>> 0
+      }
+    }
+    return this.mallocGeneric(size)
+  }
+
+  /** Zeroed block of `count * size` bytes, or 0 if the arena is full. */
+  calloc(count: number, size: number): number {
+    checkSize(count, 'calloc count')
+    checkSize(size, 'calloc size')
+    const total = count * size
+    if (!Number.isSafeInteger(total)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
+    const p = this.malloc(total)
+    if (p !== 0) this.u8.fill(0, p, p + total)
+    return p
+  }
+
+  /**
+   * Resizes the block at `ptr` (mimalloc semantics): stays in place when
+   * `size` fits and uses at least half the block; else moves and copies.
+   * `realloc(0, n)` is `malloc(n)`. On failure returns 0 and `ptr` stays valid.
+   */
+  realloc(ptr: number, size: number): number {
+    checkSize(size, 'realloc size')
+    if (ptr === 0) return this.malloc(size)
+    const usable = this.usableSize(ptr)
+    if (size <= usable && size >= usable >>> 1 && size > 0) return ptr
+    const p = this.malloc(size)
+    if (p === 0) return 0
+    this.u8.copyWithin(p, ptr, ptr + Math.min(size, usable))
+    this.free(ptr)
+    return p
+  }
+
+  /** Block of `size` bytes whose offset is a multiple of `alignment` (a power of two, 8 … 1 MiB). */
+  mallocAligned(size: number, alignment: number): number {
+    checkSize(size, 'mallocAligned size')
+    if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
+      throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
+    }
+    if (alignment <= 16) return this.malloc(alignment === 16 && size < 16 ? 16 : size)
+    const n = Math.ceil(Math.max(size, 1) / alignment) * alignment
+    if (alignment <= PAGE_START_ALIGN && n <= LARGE_OBJ_MAX) {
+      // a bin whose block size is a multiple of the alignment: its blocks are all aligned
+      let bin = binOf(n)
+      while (bin < BIN_HUGE && BIN_SIZE[bin] % alignment !== 0) bin++
+      if (bin < BIN_HUGE) return this.mallocInBin(bin)
+    }
+    return this.mallocHuge(size, alignment)
+  }
+
+  /** @internal Everything the fast path does not handle. */
+  mallocGeneric(size: number): number {
+    checkSize(size, 'malloc size')
+    this.assertLive()
+    if (size > LARGE_OBJ_MAX) return this.mallocHuge(size, 8)
+    return this.mallocInBin(binOf(size))
+  }
+
+  /** @internal Pops a block from a page of `bin`, finding, reclaiming or making one (_mi_malloc_generic). */
+  mallocInBin(bin: number): number {
+    this.processDelayed()
+    let pd = this.findFreePage(bin)
+    if (pd === 0 && this.tryReclaim(RECLAIM_BATCH)) pd = this.findFreePage(bin)
+    if (pd === 0) pd = this.freshPage(bin)
+    if (pd === 0) {
+      this.collect()
+      pd = this.findFreePage(bin)
+      if (pd === 0) pd = this.freshPage(bin)
+      if (pd === 0) return 0
+    }
+    const i32 = this.i32
+    const b = i32[pd + PAGE_FREE]
+    i32[pd + PAGE_FREE] = i32[b >>> 2] ^ this.key
+    i32[pd + PAGE_USED]++
+    return b >>> 0
+  }
+
+  /**
+   * First page of queue `bin` that can hand out a block (mi_page_queue_find_free_ex):
+   * collects and extends as it goes, moves pages with nothing left to the full queue.
+   */
+  private findFreePage(bin: number): number {
+    const i32 = this.i32
+    const key = this.key
+    let pd = queueFirst(i32, this.rec, bin)
+    while (pd !== 0) {
+      const next = i32[pd + PAGE_NEXT]
+      pageFreeCollect(i32, key, pd, false)
+      if (i32[pd + PAGE_FREE] === 0) pageExtend(i32, key, pd)
+      if (i32[pd + PAGE_FREE] !== 0) {
+        queueMoveToFront(i32, this.rec, bin, pd)
+        return pd
+      }
+      this.pageToFull(pd, bin)
+      if (i32[pd + PAGE_FREE] !== 0) return pd // a free raced in and pageToFull moved it back
+      pd = next
+    }
+    return 0
+  }
+
+  /** A new page for `bin` from one of the heap's segments or a new one; 0 if the arena is full. */
+  private freshPage(bin: number): number {
+    const i32 = this.i32
+    const bsize = BIN_SIZE[bin]
+    const pd = segmentPageAlloc(this.arena, this.id, this.rec, pageKindOf(bsize))
+    if (pd === 0) return 0
+    pageInit(i32, this.key, pd, bin, bsize, i32[pd + PAGE_START], i32[pd + PAGE_AREA], DELAYED_NO)
+    pageExtend(i32, this.key, pd)
+    queuePush(i32, this.rec, bin, pd)
+    return pd
+  }
+
+  /**
+   * A huge block (or one with an alignment beyond page starts): its own run of
+   * segments, the block at the first `alignment` boundary after the header.
+   */
+  private mallocHuge(size: number, alignment: number): number {
+    if (size > MAX_ALLOC_SIZE) return 0
+    this.processDelayed()
+    const hs = this.arena.segHeaderSize
+    const offset = Math.ceil(hs / alignment) * alignment
+    const span = Math.ceil((offset + Math.max(size, 1)) / SEGMENT_SIZE)
+    if (span > this.arena.maxSegments) return 0
+    let seg = segmentAlloc(this.arena, this.id, KIND_HUGE, span)
+    if (seg === 0) {
+      this.collect(true)
+      seg = segmentAlloc(this.arena, this.id, KIND_HUGE, span)
+      if (seg === 0) return 0
+    }
+    const i32 = this.i32
+    const sw = segWord(seg)
+    const pd = pageDesc(sw, 0)
+    const start = (seg << SEGMENT_SHIFT) + offset
+    const area = span * SEGMENT_SIZE - offset
+    i32[sw + SEG_USED_PAGES] = 1
+    pageInit(i32, this.key, pd, BIN_HUGE, area & ~7, start, area, DELAYED_USE)
+    i32[pd + PAGE_CAPACITY] = 1
+    i32[pd + PAGE_USED] = 1
+    queuePush(i32, this.rec, BIN_FULL, pd)
+    return start >>> 0
+  }
+
+  /* ----- free ---------------------------------------------------------------- */
+
+  /**
+   * Frees the block at `ptr`, allocated by any heap of the arena in any thread.
+   * `free(0)` does nothing. Not a live block start → InvalidPointerError; a
+   * block already free → DoubleFreeError (best effort). A rejected free changes nothing.
+   */
+  free(ptr: number): void {
+    const i32 = this.i32
+    const seg = ptr >>> SEGMENT_SHIFT
+    if (i32[SEGMAP + seg] <= 0 || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
+    const sw = seg << (SEGMENT_SHIFT - 2)
+    const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT]) * PAGE_WORDS
+    const diff = (ptr - i32[pd + PAGE_START]) | 0
+    const bsize = i32[pd + PAGE_BLOCK_SIZE]
+    if (diff < 0 || diff % bsize !== 0 || diff >= i32[pd + PAGE_CAPACITY] * bsize) return this.freeSlow(ptr)
+    if (Atomics.load(i32, sw + SEG_OWNER) === this.id && i32[pd + PAGE_FLAGS] === PAGE_FLAG_IN_USE) {
+      // local free into a page that is neither full nor huge
+      if (looksFree(this, pd, ptr) && onFreeList(this, pd, ptr, true)) throw new DoubleFreeError(ptr)
+      i32[ptr >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ this.key
+      i32[pd + PAGE_LOCAL_FREE] = ptr
+      if (--i32[pd + PAGE_USED] === 0) this.pageRetire(pd)
+      return
+    }
+    freeGeneric(this, ptr, sw, pd)
+  }
+
+  /** A pointer the fast path refused: 0 or invalid (throws the precise error). */
+  private freeSlow(ptr: number): void {
+    if (ptr === 0) return
+    const pd = pageOfPointer(this, ptr)
+    // valid after all (a page changed under a racy read): take the generic path
+    freeGeneric(this, ptr, segWord(segOfPage(pd)), pd)
+  }
+
+  /** Bytes usable at `ptr` (at least the requested size). Invalid pointer → InvalidPointerError. */
+  usableSize(ptr: number): number {
+    const pd = pageOfPointer(this, ptr)
+    return this.i32[pd + PAGE_BLOCK_SIZE]
+  }
+
+  /* ----- Pages: retire, full, unfull --------------------------------------------- */
+
+  /** @internal A page whose last block was freed: keep it if it is its bin's only page, else free it (_mi_page_retire). */
+  pageRetire(pd: number): void {
+    const i32 = this.i32
+    const bin = queueBinOf(i32, pd)
+    const q = queueOf(this.rec, bin)
+    if (bin !== BIN_FULL && i32[q + QUEUE_FIRST] === pd && i32[q + QUEUE_LAST] === pd) return
+    this.pageFree(pd, bin)
+  }
+
+  /** Removes an empty page from queue `bin` and gives its slot back to the segment. */
+  private pageFree(pd: number, bin: number): void {
+    queueRemove(this.i32, this.rec, bin, pd)
+    segmentPageFree(this.arena, this.rec, pd)
+  }
+
+  /**
+   * Moves a page with no free block to the full queue and turns on delayed
+   * free, so the first free from another thread tells us (mi_page_to_full).
+   * Frees that raced with the state change are collected right after; if they
+   * made room, the page goes straight back.
+   */
+  private pageToFull(pd: number, bin: number): void {
+    const i32 = this.i32
+    queueMove(i32, this.rec, bin, BIN_FULL, pd)
+    pageUseDelayed(i32, pd, DELAYED_USE, false)
+    pageFreeCollect(i32, this.key, pd, false)
+    if (i32[pd + PAGE_FREE] !== 0) {
+      this.pageUnfull(pd)
+      queueMoveToFront(i32, this.rec, bin, pd)
+    }
+  }
+
+  /** @internal Moves a full page back to its bin queue (_mi_page_unfull). */
+  pageUnfull(pd: number): void {
+    const i32 = this.i32
+    pageUseDelayed(i32, pd, DELAYED_NO, false)
+    queueMove(i32, this.rec, BIN_FULL, i32[pd + PAGE_BIN], pd)
+  }
+
+  /* ----- Delayed frees --------------------------------------------------------- */
+
+  /** Frees the blocks other threads put on this heap's delayed list (_mi_heap_delayed_free_partial). */
+  private processDelayed(): void {
+    const i32 = this.i32
+    const dw = this.rec + HEAP_DELAYED_FREE
+    if (Atomics.load(i32, dw) === 0) return
+    let b = Atomics.exchange(i32, dw, 0)
+    while (b !== 0) {
+      const next = i32[b >>> 2] ^ this.key
+      this.freeDelayedBlock(b >>> 0)
+      b = next
+    }
+  }
+
+  /** A block from the delayed list: wait until its freer left DELAYED_FREEING, then free it locally. */
+  private freeDelayedBlock(p: number): void {
+    const i32 = this.i32
+    const seg = p >>> SEGMENT_SHIFT
+    const sw = segWord(seg)
+    const pd = pageDesc(sw, (p & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
+    // the freer pushed p, then resets FREEING → NO: it is a few instructions away
+    while ((Atomics.load(i32, pd + PAGE_XTHREAD_FREE) & DELAYED_MASK) === DELAYED_FREEING) { /* spin */ }
+    pageFreeCollect(i32, this.key, pd, false)
+    freeLocal(this, pd, p)
+  }
+
+  /* ----- Abandoned segments: reclaim --------------------------------------------- */
+
+  /** Reclaims up to `max` abandoned segments; true if any was. */
+  private tryReclaim(max: number): boolean {
+    const i32 = this.i32
+    if (Atomics.load(i32, ARENA_ABANDONED_COUNT) === 0) return false
+    const limit = Atomics.load(i32, ARENA_SEGMENT_LIMIT)
+    let n = 0
+    let from = this.arena.metaSegments
+    while (n < max) {
+      const seg = findSetBit(i32, ABANDONED_BITMAP, from, limit)
+      if (seg < 0) break
+      from = seg + 1
+      if (!tryClearBit(i32, ABANDONED_BITMAP, seg)) continue // another heap took it
+      Atomics.sub(i32, ARENA_ABANDONED_COUNT, 1)
+      Atomics.add(i32, ARENA_RECLAIMED_TOTAL, 1)
+      this.reclaimSegment(seg)
+      n++
+    }
+    return n > 0
+  }
+
+  /**
+   * Adopts abandoned segment `seg` (we won its abandoned bit): take ownership,
+   * collect each page, free the empty ones, queue the rest.
+   */
+  private reclaimSegment(seg: number): void {
+    const i32 = this.i32
+    const key = this.key
+    const sw = segWord(seg)
+    Atomics.store(i32, sw + SEG_OWNER, this.id)
+    const count = i32[sw + SEG_PAGE_COUNT]
+    for (let i = 0; i < count; i++) {
+      const pd = pageDesc(sw, i)
+      if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) continue
+      i32[pd + PAGE_FLAGS] = PAGE_FLAG_IN_USE
+      // delayed on first, so a free that races with our collect reaches us
+      pageUseDelayed(i32, pd, DELAYED_USE, true)
+      pageFreeCollect(i32, key, pd, false)
+      if (i32[pd + PAGE_USED] === 0) {
+        const last = i32[sw + SEG_USED_PAGES] === 1
+        segmentPageFree(this.arena, this.rec, pd)
+        if (last) return // the segment went back to the arena
+        continue
+      }
+      const bin = i32[pd + PAGE_BIN]
+      if (bin !== BIN_HUGE && pageCanAllocate(i32, pd)) {
+        queuePush(i32, this.rec, bin, pd)
+        pageUseDelayed(i32, pd, DELAYED_NO, false)
+      } else {
+        queuePush(i32, this.rec, BIN_FULL, pd)
+        pageFreeCollect(i32, key, pd, false)
+        if (bin !== BIN_HUGE && pageCanAllocate(i32, pd)) this.pageUnfull(pd)
+      }
+    }
+    const kind = i32[sw + SEG_KIND]
+    if ((kind === KIND_SMALL || kind === KIND_MEDIUM) && i32[sw + SEG_USED_PAGES] < count &&
+      i32[sw + SEG_PREV] === 0 && i32[this.rec + (kind === KIND_SMALL ? HEAP_SEG_FREE_SMALL : HEAP_SEG_FREE_MEDIUM)] !== seg) {
+      segQueuePush(i32, this.rec, seg)
+    }
+  }
+
+  /* ----- collect and release --------------------------------------------------------- */
+
+  /**
+   * Collects other threads' frees, frees empty pages and returns empty
+   * segments to the arena. With `force`, also reclaims every abandoned
+   * segment (freeing those that emptied) and merges each page's lists.
+   */
+  collect(force = false): void {
+    this.assertLive()
+    this.processDelayed()
+    if (force) while (this.tryReclaim(64)) { /* all of them */ }
+    const i32 = this.i32
+    for (let bin = 1; bin <= BIN_FULL; bin++) {
+      let pd = queueFirst(i32, this.rec, bin)
+      while (pd !== 0) {
+        const next = i32[pd + PAGE_NEXT]
+        pageFreeCollect(i32, this.key, pd, force)
+        if (i32[pd + PAGE_USED] === 0) this.pageFree(pd, bin)
+        else if (bin === BIN_FULL && i32[pd + PAGE_BIN] !== BIN_HUGE && pageCanAllocate(i32, pd)) this.pageUnfull(pd)
+        pd = next
+      }
+    }
+  }
+
+  /**
+   * The thread is done with this heap (_mi_heap_collect_abandon): empty pages
+   * are freed, segments still holding live blocks are abandoned for other
+   * heaps to reclaim. Blocks stay valid and freeable from any heap. Later
+   * calls on this heap throw AllocatorError.
+   */
+  release(): void {
+    this.assertLive()
+    const i32 = this.i32
+    const rec = this.rec
+    // 1. no thread may use our delayed list from now on (waits out DELAYED_FREEING)
+    this.visitPages((pd) => pageUseDelayed(i32, pd, DELAYED_NEVER, true))
+    // 2. blocks already on it are ours to free
+    this.processDelayed()
+    // 3. collect every page, free the empty ones, remember the segments left
+    const segs = new Set<number>()
+    for (let bin = 1; bin <= BIN_FULL; bin++) {
+      let pd = queueFirst(i32, rec, bin)
+      while (pd !== 0) {
+        const next = i32[pd + PAGE_NEXT]
+        pageFreeCollect(i32, this.key, pd, true)
+        if (i32[pd + PAGE_USED] === 0) this.pageFree(pd, bin)
+        else segs.add(segOfPage(pd))
+        pd = next
+      }
+    }
+    // 4. abandon them: owner 0 first, then the abandoned bit (its Atomics.or
+    //    orders all our writes before the reclaimer's Atomics.and)
+    for (const seg of segs) {
+      const sw = segWord(seg)
+      i32[sw + SEG_NEXT] = 0
+      i32[sw + SEG_PREV] = 0
+      Atomics.store(i32, sw + SEG_OWNER, 0)
+      Atomics.add(i32, ARENA_ABANDONED_COUNT, 1)
+      Atomics.add(i32, ARENA_ABANDONED_TOTAL, 1)
+      setRange(i32, ABANDONED_BITMAP, seg, 1)
+    }
+    // 5. give the slot back
+    Atomics.add(i32, ARENA_XFREES_RETIRED, i32[rec + HEAP_XFREES])
+    i32[rec + HEAP_XFREES] = 0
+    i32[rec + HEAP_SEG_FREE_SMALL] = 0
+    i32[rec + HEAP_SEG_FREE_MEDIUM] = 0
+    queuesReset(i32, rec)
+    this.id = -1
+    this.direct = EMPTY_DIRECT
+    Atomics.store(i32, rec + HEAP_STATE, HEAP_FREE)
+  }
+
+  /** @internal Throws if this heap was released. */
+  assertLive(): void {
+    if (this.id < 0) throw new AllocatorError('this heap was released', 'ERR_HEAP_RELEASED')
+  }
+
+  /** Calls `fn` on every page in the heap's queues. */
+  private visitPages(fn: (pd: number) => void): void {
+    const i32 = this.i32
+    for (let bin = 1; bin <= BIN_FULL; bin++) {
+      for (let pd = queueFirst(i32, this.rec, bin); pd !== 0; pd = i32[pd + PAGE_NEXT]) fn(pd)
+    }
+  }
+}
+
+function checkSize(size: number, what: string): void {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`${what} must be a non-negative safe integer, got ${String(size)}`)
+  }
+}

@@ -11,6 +11,7 @@
   length track the new size in every thread.
 ---------------------------------------------------------------------------- */
 
+import { threadId } from 'node:worker_threads'
 import { claimRun, releaseRange, setRange } from './bitmap.js'
 import { ArenaFormatError, AllocatorError } from './errors.js'
 import { Heap } from './heap.js'
@@ -21,7 +22,7 @@ import {
   ARENA_KEY, ARENA_MAGIC, ARENA_MAGIC_VALUE, ARENA_MAX_HEAPS, ARENA_MAX_SEGMENTS, ARENA_META_SEGMENTS,
   ARENA_PEAK_SEGMENTS, ARENA_SEGMENTS_IN_USE, ARENA_SEGMENT_LIMIT, ARENA_SEGMENT_SHIFT,
   ARENA_SEG_HEADER_SIZE, ARENA_VERSION, ARENA_VERSION_VALUE, DIRECT_ENTRIES, EMPTY_DIRECT,
-  EMPTY_PAGE, HEAP_FREE, HEAP_IN_USE, HEAP_RECORDS, HEAP_STATE, HEAP_WORDS, MAX_ARENA_SIZE,
+  EMPTY_PAGE, HEAP_FREE, HEAP_IN_USE, HEAP_RECORDS, HEAP_STATE, HEAP_THREAD_ID, HEAP_WORDS, MAX_ARENA_SIZE,
   MAX_SEGMENTS, SEGMAP, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE_DEBUG, SEGMENT_SHIFT,
   SEGMENT_SIZE, SEGMENT_ALLOC_BITMAP_BYTES,
 } from './layout.js'
@@ -142,7 +143,7 @@ export class Arena {
     const i32 = this.i32
     for (let id = 1; id <= this.maxHeaps; id++) {
       if (Atomics.compareExchange(i32, this.heapRecord(id) + HEAP_STATE, HEAP_FREE, HEAP_IN_USE) === HEAP_FREE) {
-        return Heap.claimed(this, id)
+        return Heap.claimed(this, id, threadId)
       }
     }
     throw new AllocatorError(`no free heap slot: all ${this.maxHeaps} heaps are in use (raise maxHeaps or release heaps)`, 'ERR_NO_HEAP')
@@ -162,6 +163,25 @@ export class Arena {
       throw new AllocatorError(`reclaimHeap: heap ${id} is not in use`, 'ERR_HEAP_NOT_IN_USE')
     }
     Heap.adopt(this, id).release()
+  }
+
+  /**
+   * Reclaims every heap still claimed by the thread `thread` (a worker's
+   * `threadId`) after that thread exited; returns their ids. superviseWorker
+   * and supervisePool call it for you on exit.
+   */
+  reclaimThreadHeaps(thread: number): number[] {
+    if (!Number.isInteger(thread) || thread < 0) throw new RangeError(`reclaimThreadHeaps: bad thread id ${String(thread)}`)
+    if (thread === threadId) throw new RangeError('reclaimThreadHeaps: cannot reclaim the calling thread\'s own heaps (release them)')
+    const ids: number[] = []
+    for (let id = 1; id <= this.maxHeaps; id++) {
+      const rec = this.heapRecord(id)
+      if (Atomics.load(this.i32, rec + HEAP_STATE) === HEAP_IN_USE && this.i32[rec + HEAP_THREAD_ID] === thread) {
+        this.reclaimHeap(id)
+        ids.push(id)
+      }
+    }
+    return ids
   }
 
   /** Word offset of the record of heap `id`. */

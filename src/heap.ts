@@ -14,13 +14,13 @@
 
 import type { Arena } from './arena.js'
 import { findSetBit, setRange, tryClearBit } from './bitmap.js'
-import { AllocatorError, DoubleFreeError } from './errors.js'
-import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
+import { AllocatorError } from './errors.js'
+import { freeGeneric, freeLocal, pageOfPointer } from './free.js'
 import {
   ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
   ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DELAYED_FREEING, DELAYED_MASK,
   DELAYED_NEVER, DELAYED_NO, DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE,
-  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_XFREES, KIND_HUGE,
+  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
   KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE,
   PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
   PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP,
@@ -30,7 +30,7 @@ import {
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
 import { pageDesc, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
-import { BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
+import { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
 
 /** Page starts are aligned to at least this; larger alignments use a huge segment run. */
 const PAGE_START_ALIGN = 4096
@@ -62,9 +62,10 @@ export class Heap {
   }
 
   /** @internal A handle on the freshly claimed slot `id`: resets the record. */
-  static claimed(arena: Arena, id: number): Heap {
+  static claimed(arena: Arena, id: number, thread: number): Heap {
     const h = new Heap(arena, id)
     const i32 = arena.i32
+    i32[h.rec + HEAP_THREAD_ID] = thread
     Atomics.store(i32, h.rec + HEAP_DELAYED_FREE, 0)
     i32[h.rec + HEAP_SEG_FREE_SMALL] = 0
     i32[h.rec + HEAP_SEG_FREE_MEDIUM] = 0
@@ -89,6 +90,7 @@ export class Heap {
       const b = i32[pd + PAGE_FREE]
       if (b !== 0) {
         i32[pd + PAGE_FREE] = i32[b >>> 2] ^ this.key
+        i32[b >>> 2] = 0 // a live block never looks like a free-list link (see looksFree)
         i32[pd + PAGE_USED]++
         return b >>> 0
       }
@@ -164,6 +166,7 @@ export class Heap {
     const i32 = this.i32
     const b = i32[pd + PAGE_FREE]
     i32[pd + PAGE_FREE] = i32[b >>> 2] ^ this.key
+    i32[b >>> 2] = 0
     i32[pd + PAGE_USED]++
     return b >>> 0
   }
@@ -246,13 +249,21 @@ export class Heap {
     if (i32[SEGMAP + seg] <= 0 || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
     const sw = seg << (SEGMENT_SHIFT - 2)
     const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT]) * PAGE_WORDS
-    const diff = (ptr - i32[pd + PAGE_START]) | 0
-    const bsize = i32[pd + PAGE_BLOCK_SIZE]
-    if (diff < 0 || diff % bsize !== 0 || diff >= i32[pd + PAGE_CAPACITY] * bsize) return this.freeSlow(ptr)
-    if (Atomics.load(i32, sw + SEG_OWNER) === this.id && i32[pd + PAGE_FLAGS] === PAGE_FLAG_IN_USE) {
+    const start = i32[pd + PAGE_START]
+    const diff = (ptr - start) | 0
+    // block index without a division: diff / blockSize rounded, then verified
+    const idx = (diff * BIN_INVERSE[i32[pd + PAGE_BIN]] + 0.5) | 0
+    if (diff < 0 || idx * i32[pd + PAGE_BLOCK_SIZE] !== diff || idx >= i32[pd + PAGE_CAPACITY]) return this.freeSlow(ptr)
+    // owner: a plain read, as mimalloc's relaxed load — only this thread ever
+    // writes its own id into a segment, so "=== this.id" cannot be stale
+    if (i32[sw + SEG_OWNER] === this.id && i32[pd + PAGE_FLAGS] === PAGE_FLAG_IN_USE) {
       // local free into a page that is neither full nor huge
-      if (looksFree(this, pd, ptr) && onFreeList(this, pd, ptr, true)) throw new DoubleFreeError(ptr)
-      i32[ptr >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ this.key
+      const key = this.key
+      // mimalloc's double-free heuristic: a free block's first word decodes
+      // to NULL or into its page; only then scan the lists (out of line)
+      const n = i32[ptr >>> 2] ^ key
+      if (n === 0 || ((n - start) >>> 0) < i32[pd + PAGE_AREA]) return freeGeneric(this, ptr, sw, pd)
+      i32[ptr >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ key
       i32[pd + PAGE_LOCAL_FREE] = ptr
       if (--i32[pd + PAGE_USED] === 0) this.pageRetire(pd)
       return
@@ -321,7 +332,7 @@ export class Heap {
   private processDelayed(): void {
     const i32 = this.i32
     const dw = this.rec + HEAP_DELAYED_FREE
-    if (Atomics.load(i32, dw) === 0) return
+    if (i32[dw] === 0) return // quick racy test; the exchange decides
     let b = Atomics.exchange(i32, dw, 0)
     while (b !== 0) {
       const next = i32[b >>> 2] ^ this.key
@@ -347,7 +358,7 @@ export class Heap {
   /** Reclaims up to `max` abandoned segments; true if any was. */
   private tryReclaim(max: number): boolean {
     const i32 = this.i32
-    if (Atomics.load(i32, ARENA_ABANDONED_COUNT) === 0) return false
+    if (i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test
     const limit = Atomics.load(i32, ARENA_SEGMENT_LIMIT)
     let n = 0
     let from = this.arena.metaSegments
@@ -470,6 +481,7 @@ export class Heap {
     i32[rec + HEAP_XFREES] = 0
     i32[rec + HEAP_SEG_FREE_SMALL] = 0
     i32[rec + HEAP_SEG_FREE_MEDIUM] = 0
+    i32[rec + HEAP_THREAD_ID] = 0
     queuesReset(i32, rec)
     this.id = -1
     this.direct = EMPTY_DIRECT

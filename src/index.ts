@@ -9,5 +9,6 @@ export { Heap } from './heap.js'
 export {
   AllocatorError, ArenaFormatError, DoubleFreeError, HeapCorruptionError, InvalidPointerError,
 } from './errors.js'
+export { superviseWorker, supervisePool, type PoolLike } from './supervise.js'
 export type { CheckResult } from './check.js'
 export type { ArenaStats, HeapStats } from './stats.js'

@@ -170,6 +170,7 @@ export const HEAP_RECORDS = (EMPTY_DIRECT + DIRECT_ENTRIES + 7) & ~7
    +3   SEG_FREE_MEDIUM  first medium segment with a free page slot (owner)
    +4   XFREES           cross-thread frees made *by* this heap (owner writes, racy reads)
    +5   SERIAL           creation serial of this heap (owner)
+   +6   THREAD_ID        worker_threads threadId of the owner (set at claim; read by supervisors)
    +8   queues           QUEUE_COUNT × (first, last) page descriptor word offsets (owner)
    +8+2Q direct          DIRECT_ENTRIES page descriptor word offsets (owner)
 --------------------------------------------------------------------------------- */
@@ -180,6 +181,7 @@ export const HEAP_SEG_FREE_SMALL = 2
 export const HEAP_SEG_FREE_MEDIUM = 3
 export const HEAP_XFREES = 4
 export const HEAP_SERIAL = 5
+export const HEAP_THREAD_ID = 6
 export const HEAP_QUEUES = 8
 export const HEAP_DIRECT = HEAP_QUEUES + 2 * QUEUE_COUNT
 /** Words per heap record (rounded to 8). */

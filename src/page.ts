@@ -105,7 +105,10 @@ export function pageThreadFreeCollect(i32: Int32Array, key: number, pd: number):
  * is empty (or appends it when `force`) — _mi_page_free_collect.
  */
 export function pageFreeCollect(i32: Int32Array, key: number, pd: number, force: boolean): void {
-  if ((Atomics.load(i32, pd + PAGE_XTHREAD_FREE) & BLOCK_MASK) !== 0) pageThreadFreeCollect(i32, key, pd)
+  // quick test with a plain (tear-free, racy) read, like mimalloc's relaxed
+  // load; the CAS in pageThreadFreeCollect decides. Atomics.load is not
+  // inlined by Node 20's compiler and costs ~8x a plain read.
+  if ((i32[pd + PAGE_XTHREAD_FREE] & BLOCK_MASK) !== 0) pageThreadFreeCollect(i32, key, pd)
   const local = i32[pd + PAGE_LOCAL_FREE]
   if (local === 0) return
   const free = i32[pd + PAGE_FREE]

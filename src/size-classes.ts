@@ -37,3 +37,15 @@ export function pageKindOf(blockSize: number): number {
   if (blockSize <= MEDIUM_OBJ_MAX) return KIND_MEDIUM
   return KIND_LARGE
 }
+
+/**
+ * 1 / block size per bin, for the free path's block-start check without an
+ * integer division: round(diff * inverse) is the block index when diff is a
+ * multiple of the block size (verified by multiplying back). BIN_HUGE has 0:
+ * a huge page's only block is at diff 0.
+ */
+export const BIN_INVERSE: Float64Array = (() => {
+  const t = new Float64Array(BIN_HUGE + 1)
+  for (let b = 1; b < BIN_HUGE; b++) t[b] = 1 / BIN_SIZE[b]
+  return t
+})()

@@ -1,0 +1,55 @@
+/* ----------------------------------------------------------------------------
+  supervise.ts — recovering the heaps of workers that exit without
+  `heap.release()` (crashed, or terminated while idle).
+
+  Every heap record holds its thread's `threadId`. When a supervised worker
+  exits, the main thread reclaims that thread's heaps: empty pages go back to
+  the arena, segments with live blocks are abandoned for other heaps to
+  reclaim, and every block the worker allocated stays valid and freeable.
+
+  Safe: a worker that crashed with an uncaught error, exited, or was
+  terminated while it was not inside an allocator call. Not safe: a worker
+  terminated in the middle of malloc/free/collect/release — its heap may be
+  half-updated (a page unlinked, a block popped but not returned) and the
+  reclaim may then find a broken queue or leave a block lost. `arena.check()`
+  reports such damage. Terminate workers only when idle, or let them release.
+---------------------------------------------------------------------------- */
+
+import type { Worker } from 'node:worker_threads'
+import type { Arena } from './arena.js'
+
+/** Reclaims `worker`'s heaps when it exits (however it exits). */
+export function superviseWorker(arena: Arena, worker: Worker): void {
+  const thread = worker.threadId
+  worker.once('exit', () => { arena.reclaimThreadHeaps(thread) })
+}
+
+/** The part of a piscina pool that supervisePool uses. */
+export interface PoolLike {
+  on(event: 'workerDestroy', listener: (worker: { id: number }) => void): unknown
+}
+
+/**
+ * Reclaims the heaps of each worker a piscina pool destroys (idle timeout,
+ * crash, pool.destroy()). Piscina emits `workerDestroy` when it starts
+ * terminating a thread; the reclaim waits for that thread's `exit` when the
+ * pool exposes its Worker, else runs on the next turn of the event loop.
+ */
+export function supervisePool(arena: Arena, pool: PoolLike): void {
+  pool.on('workerDestroy', (pw) => {
+    const thread = pw.id
+    const worker = underlyingWorker(pw)
+    const reclaim = (): void => { arena.reclaimThreadHeaps(thread) }
+    if (worker !== undefined && worker.threadId >= 0) worker.once('exit', reclaim)
+    else setImmediate(reclaim)
+  })
+}
+
+/** piscina keeps its WorkerInfo (with `.worker`) under a symbol on the public worker object. */
+function underlyingWorker(pw: object): Worker | undefined {
+  for (const sym of Object.getOwnPropertySymbols(pw)) {
+    const info = (pw as Record<symbol, unknown>)[sym] as { worker?: Worker } | undefined
+    if (info?.worker !== undefined && typeof info.worker.once === 'function') return info.worker
+  }
+  return undefined
+}

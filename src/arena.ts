@@ -15,6 +15,7 @@ import { threadId } from 'node:worker_threads'
 import { claimRun, releaseRange, setRange } from './bitmap.js'
 import { ArenaFormatError, AllocatorError } from './errors.js'
 import { Heap } from './heap.js'
+import { DebugHeap } from './debug.js'
 import { checkArena, type CheckResult } from './check.js'
 import { arenaStats, type ArenaStats } from './stats.js'
 import {
@@ -24,7 +25,7 @@ import {
   ARENA_SEG_HEADER_SIZE, ARENA_VERSION, ARENA_VERSION_VALUE, DIRECT_ENTRIES, EMPTY_DIRECT,
   EMPTY_PAGE, HEAP_FREE, HEAP_IN_USE, HEAP_RECORDS, HEAP_STATE, HEAP_THREAD_ID, HEAP_WORDS, MAX_ARENA_SIZE,
   MAX_SEGMENTS, SEGMAP, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE_DEBUG, SEGMENT_SHIFT,
-  SEGMENT_SIZE, SEGMENT_ALLOC_BITMAP_BYTES,
+  SEGMENT_SIZE, SEGMENT_ALLOC_BITS,
 } from './layout.js'
 
 /** Options of `Arena.create`. */
@@ -129,7 +130,8 @@ export class Arena {
     const hs = i32[ARENA_SEG_HEADER_SIZE]
     if (maxSegments < 2 || maxSegments > MAX_SEGMENTS || maxSegments * SEGMENT_SIZE !== maxBytes ||
       limit < 2 || limit > maxSegments || limit * SEGMENT_SIZE > buffer.byteLength ||
-      heaps < 1 || heaps > MAX_HEAPS_LIMIT || (hs !== SEGMENT_HEADER_SIZE && hs !== SEGMENT_HEADER_SIZE_DEBUG) ||
+      heaps < 1 || heaps > MAX_HEAPS_LIMIT ||
+      hs !== ((i32[ARENA_FLAGS] & ARENA_FLAG_DEBUG) !== 0 ? SEGMENT_HEADER_SIZE_DEBUG : SEGMENT_HEADER_SIZE) ||
       i32[ARENA_META_SEGMENTS] !== Math.ceil((HEAP_RECORDS + heaps * HEAP_WORDS) * 4 / SEGMENT_SIZE)) {
       throw new ArenaFormatError('header fields do not match the buffer')
     }
@@ -143,7 +145,7 @@ export class Arena {
     const i32 = this.i32
     for (let id = 1; id <= this.maxHeaps; id++) {
       if (Atomics.compareExchange(i32, this.heapRecord(id) + HEAP_STATE, HEAP_FREE, HEAP_IN_USE) === HEAP_FREE) {
-        return Heap.claimed(this, id, threadId)
+        return (this.debug ? DebugHeap : Heap).claimed(this, id, threadId)
       }
     }
     throw new AllocatorError(`no free heap slot: all ${this.maxHeaps} heaps are in use (raise maxHeaps or release heaps)`, 'ERR_NO_HEAP')
@@ -216,14 +218,17 @@ export class Arena {
   releaseSegments(seg: number, span: number): void {
     const i32 = this.i32
     for (let i = 0; i < span; i++) Atomics.store(i32, SEGMAP + seg + i, 0)
+    // debug: a huge block's followers held user data where a head keeps its
+    // EVER bits; clear them so a free segment's EVER bits mean what they say
+    if (this.debug) for (let i = 1; i < span; i++) this.clearAllocBits(seg + i)
     releaseRange(i32, ARENA_BITMAP, seg, span)
     Atomics.sub(i32, ARENA_SEGMENTS_IN_USE, span)
   }
 
-  /** Clears the debug allocation bitmap of a segment. */
+  /** Clears the debug ALLOC and EVER bitmaps of a freshly claimed segment. */
   clearAllocBits(seg: number): void {
-    const start = (seg << SEGMENT_SHIFT) + SEGMENT_HEADER_SIZE
-    this.u8.fill(0, start, start + SEGMENT_ALLOC_BITMAP_BYTES)
+    const base = seg << SEGMENT_SHIFT
+    this.u8.fill(0, base + SEGMENT_ALLOC_BITS, base + SEGMENT_HEADER_SIZE_DEBUG)
   }
 
   /**

@@ -19,7 +19,7 @@ import { isBitSet } from './bitmap.js'
 import { HeapCorruptionError } from './errors.js'
 import {
   ABANDONED_BITMAP, ARENA_BITMAP, ARENA_PEAK_LIVE_BYTES, ARENA_SEGMENT_LIMIT, BIN_FULL, BIN_HUGE,
-  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, DIRECT_ENTRIES, EMPTY_PAGE,
+  BLOCK_MASK, DEBUG_HEADER, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, DIRECT_ENTRIES, EMPTY_PAGE,
   HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_IN_USE, HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE,
   KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_AREA,
   PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FLAG_IN_USE,
@@ -32,6 +32,7 @@ import { queueOf } from './page-queue.js'
 import { pageDesc, segWord } from './segment.js'
 import { BIN_SIZE } from './size-classes.js'
 import { atomicMax } from './arena.js'
+import { debugBlockProblem } from './debug.js'
 
 export interface CheckResult {
   /** Blocks allocated and not yet freed. */
@@ -228,6 +229,13 @@ function checkPage(a: Arena, pd: number, seg: number, index: number, kind: numbe
   const nLocal = walk(i32[pd + PAGE_LOCAL_FREE], 'local_free')
   const nThread = walk(tf & BLOCK_MASK, 'xthread_free')
   for (const b of inTransit) mark(b, 'delayed-free')
+  if (a.debug) {
+    for (let idx = 0; idx < capacity; idx++) {
+      const block = start + idx * bsize
+      const problem = debugBlockProblem(i32, a.u8, block, bsize, marks[idx] === 0)
+      if (problem !== null) fail(`${where}: debug block ${hex(block + DEBUG_HEADER)} ${problem}`, block + DEBUG_HEADER)
+    }
+  }
   const live = capacity - nFree - nLocal - nThread - inTransit.length
   if (used !== live + nThread + inTransit.length) fail(`${where}: used is ${used} but ${live} blocks are live and ${nThread + inTransit.length} wait on other threads' lists`)
   if (live < 0) fail(`${where}: negative live count`)

@@ -93,9 +93,16 @@ export function freeGeneric(h: Heap, p: number, sw: number, pd: number): void {
   const i32 = h.i32
   if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) pageOfPointer(h, p) // throws the precise error
   h.assertLive()
-  const local = Atomics.load(i32, sw + SEG_OWNER) === h.id
+  const local = i32[sw + SEG_OWNER] === h.id
   if (looksFree(h, pd, p) && onFreeList(h, pd, p, local)) throw new DoubleFreeError(p)
   if (local) freeLocal(h, pd, p)
+  else freeBlockMt(h, pd, p)
+}
+
+/** Frees a block already validated and checked (debug mode): local or cross-thread. */
+export function freeBlock(h: Heap, p: number, sw: number, pd: number): void {
+  h.assertLive()
+  if (h.i32[sw + SEG_OWNER] === h.id) freeLocal(h, pd, p)
   else freeBlockMt(h, pd, p)
 }
 

@@ -18,7 +18,7 @@ import { AllocatorError } from './errors.js'
 import { freeGeneric, freeLocal, pageOfPointer } from './free.js'
 import {
   ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
-  ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DELAYED_FREEING, DELAYED_MASK,
+  ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK,
   DELAYED_NEVER, DELAYED_NO, DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE,
   HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
   KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE,
@@ -51,7 +51,7 @@ export class Heap {
   /** @internal word offset of the direct table in use (the empty one once released) */
   private direct: number
 
-  private constructor(arena: Arena, id: number) {
+  protected constructor(arena: Arena, id: number) {
     this.arena = arena
     this.id = id
     this.rec = arena.heapRecord(id)
@@ -63,7 +63,7 @@ export class Heap {
 
   /** @internal A handle on the freshly claimed slot `id`: resets the record. */
   static claimed(arena: Arena, id: number, thread: number): Heap {
-    const h = new Heap(arena, id)
+    const h = new (this as unknown as new (arena: Arena, id: number) => Heap)(arena, id) // Heap or DebugHeap
     const i32 = arena.i32
     i32[h.rec + HEAP_THREAD_ID] = thread
     Atomics.store(i32, h.rec + HEAP_DELAYED_FREE, 0)
@@ -140,14 +140,14 @@ export class Heap {
       while (bin < BIN_HUGE && BIN_SIZE[bin] % alignment !== 0) bin++
       if (bin < BIN_HUGE) return this.mallocInBin(bin)
     }
-    return this.mallocHuge(size, alignment)
+    return this.mallocHuge(size, alignment, 0)
   }
 
   /** @internal Everything the fast path does not handle. */
   mallocGeneric(size: number): number {
     checkSize(size, 'malloc size')
     this.assertLive()
-    if (size > LARGE_OBJ_MAX) return this.mallocHuge(size, 8)
+    if (size > LARGE_OBJ_MAX) return this.mallocHuge(size, 8, 0)
     return this.mallocInBin(binOf(size))
   }
 
@@ -201,20 +201,22 @@ export class Heap {
     const pd = segmentPageAlloc(this.arena, this.id, this.rec, pageKindOf(bsize))
     if (pd === 0) return 0
     pageInit(i32, this.key, pd, bin, bsize, i32[pd + PAGE_START], i32[pd + PAGE_AREA], DELAYED_NO)
+    if (this.arena.debug) clearStaleMarks(i32, pd)
     pageExtend(i32, this.key, pd)
     queuePush(i32, this.rec, bin, pd)
     return pd
   }
 
   /**
-   * A huge block (or one with an alignment beyond page starts): its own run of
-   * segments, the block at the first `alignment` boundary after the header.
+   * @internal A huge block (or one with an alignment beyond page starts): its
+   * own run of segments; the block starts after the header, where
+   * `start + lead` is a multiple of `alignment`.
    */
-  private mallocHuge(size: number, alignment: number): number {
+  mallocHuge(size: number, alignment: number, lead: number): number {
     if (size > MAX_ALLOC_SIZE) return 0
     this.processDelayed()
     const hs = this.arena.segHeaderSize
-    const offset = Math.ceil(hs / alignment) * alignment
+    const offset = Math.ceil((hs + lead) / alignment) * alignment - lead
     const span = Math.ceil((offset + Math.max(size, 1)) / SEGMENT_SIZE)
     if (span > this.arena.maxSegments) return 0
     let seg = segmentAlloc(this.arena, this.id, KIND_HUGE, span)
@@ -232,6 +234,7 @@ export class Heap {
     pageInit(i32, this.key, pd, BIN_HUGE, area & ~7, start, area, DELAYED_USE)
     i32[pd + PAGE_CAPACITY] = 1
     i32[pd + PAGE_USED] = 1
+    if (this.arena.debug) i32[(start >>> 2) + DEBUG_HEAP] = 0 // not a freed debug block
     queuePush(i32, this.rec, BIN_FULL, pd)
     return start >>> 0
   }
@@ -500,6 +503,17 @@ export class Heap {
       for (let pd = queueFirst(i32, this.rec, bin); pd !== 0; pd = i32[pd + PAGE_NEXT]) fn(pd)
     }
   }
+}
+
+/**
+ * Debug mode: a fresh page may hold an old layout's freed-block marks; clear
+ * the DEBUG_HEAP word of every block so none is taken for a freed block.
+ */
+function clearStaleMarks(i32: Int32Array, pd: number): void {
+  const bsize = i32[pd + PAGE_BLOCK_SIZE]
+  const start = i32[pd + PAGE_START] >>> 0
+  const n = Math.floor(i32[pd + PAGE_AREA] / bsize)
+  for (let i = 0; i < n; i++) i32[((start + i * bsize) >>> 2) + DEBUG_HEAP] = 0
 }
 
 function checkSize(size: number, what: string): void {

@@ -30,12 +30,20 @@ export const MAX_ARENA_SIZE = MAX_SEGMENTS * SEGMENT_SIZE
 /** Bytes at the start of a segment taken by its header in release mode; page 0 starts here. */
 export const SEGMENT_HEADER_SIZE = 4096
 /**
- * Debug mode adds an allocation bitmap after the header: one bit per 8 bytes
- * of the segment (bit i covers bytes [8i, 8i+8)), flipped with Atomics.or/and.
+ * Debug mode adds two bitmaps after the header, one bit per 8 bytes of the
+ * segment (bit i covers bytes [8i, 8i+8); a block's bit is its start's):
+ *   ALLOC  set on malloc (Atomics.or), cleared on free (Atomics.and): the old
+ *          value decides a free, so a double free is detected exactly once
+ *   EVER   set on malloc, cleared only when the segment is claimed afresh:
+ *          tells a stale double free from a never-allocated pointer
  */
-export const SEGMENT_ALLOC_BITMAP_BYTES = SEGMENT_SIZE >>> 6
-/** Header size in debug mode: header + allocation bitmap. */
-export const SEGMENT_HEADER_SIZE_DEBUG = SEGMENT_HEADER_SIZE + SEGMENT_ALLOC_BITMAP_BYTES
+export const SEGMENT_BITMAP_BYTES = SEGMENT_SIZE >>> 6
+/** Byte offset of the ALLOC bitmap in a debug segment. */
+export const SEGMENT_ALLOC_BITS = SEGMENT_HEADER_SIZE
+/** Byte offset of the EVER bitmap in a debug segment. */
+export const SEGMENT_EVER_BITS = SEGMENT_HEADER_SIZE + SEGMENT_BITMAP_BYTES
+/** Header size in debug mode: header + both bitmaps (a multiple of 4096). */
+export const SEGMENT_HEADER_SIZE_DEBUG = SEGMENT_HEADER_SIZE + 2 * SEGMENT_BITMAP_BYTES
 
 /* ----- Segment kinds and page sizes ---------------------------------------- */
 
@@ -274,29 +282,33 @@ export const DELAYED_MASK = 3
 export const BLOCK_MASK = ~7
 
 /* ----- Debug block layout (debug mode only) ---------------------------------------
-   A debug block of a page with block size B holds a user area of the requested
-   size n (usableSize reports n):
+   A debug block of block size B holding a request of n bytes (usableSize = n):
 
-   | SIZE (4) | SERIAL (4) | HEAP (2) | pad | FD×8 front guard | user n bytes | FD… to B |
-   ^ block start                        ^ DEBUG_HEADER bytes  ^ returned pointer
+   +0        +4       +8        +12       +16             +32         +32+n      +B
+   | LINK    | SIZE n | SERIAL  | HEAP    | FD × 16 guard  | user bytes | FD × 16 | …
+   ^ block start (LINK is the free-list word)              ^ pointer returned
 
-   The returned pointer is block + DEBUG_HEADER (16-aligned). Everything after
-   the user bytes up to the end of the block is rear guard (at least
-   DEBUG_GUARD bytes). Fill on malloc 0xCD, on free 0xDD.
+   B ≥ 32 + n + DEBUG_REAR_MIN; the guard is the 16 bytes after n. malloc fills the user bytes 0xCD, free fills
+   them 0xDD and sets HEAP to DEBUG_DEAD, so the next malloc of the block can
+   verify that nobody wrote to it while it was free.
 ---------------------------------------------------------------------------------- */
 
-/** Bytes before the user area in a debug block. */
-export const DEBUG_HEADER = 16
-/** Word offset (from the block start) of the requested size. */
-export const DEBUG_SIZE = 0
-/** Word offset of the serial number. */
-export const DEBUG_SERIAL = 1
-/** Word offset of the allocating heap id. */
-export const DEBUG_HEAP = 2
-/** Byte offset of the front guard (bytes 12..15 of the header). */
-export const DEBUG_FRONT_GUARD = 12
-/** Guard bytes after the user area, at least. */
-export const DEBUG_GUARD = 8
+/** Bytes before the user area in a debug block (keeps user pointers 16-aligned). */
+export const DEBUG_HEADER = 32
+/** Word offsets (from the block start) of the debug header fields. */
+export const DEBUG_LINK = 0
+export const DEBUG_SIZE = 1
+export const DEBUG_SERIAL = 2
+export const DEBUG_HEAP = 3
+/** Byte offset and length of the front guard. */
+export const DEBUG_FRONT = 16
+export const DEBUG_FRONT_BYTES = 16
+/** Rear guard bytes after the user area, at least. */
+export const DEBUG_REAR_MIN = 16
+/** DEBUG_HEAP value of a freed block (its user bytes are 0xDD). */
+export const DEBUG_DEAD = 0x0dead0dd
+/** LINK value of a live debug block. */
+export const DEBUG_LIVE = 0x11ce0cd
 export const DEBUG_BYTE_GUARD = 0xfd
 export const DEBUG_BYTE_CLEAN = 0xcd
 export const DEBUG_BYTE_DEAD = 0xdd

@@ -1,0 +1,326 @@
+/* ----------------------------------------------------------------------------
+  debug.ts — debug mode (`Arena.create({ debug: true })`), after pymalloc's
+  debug hooks and mimalloc's padding checks.
+
+  Every block carries a 32-byte header (requested size, serial number,
+  allocating heap, a 16-byte 0xFD front guard) and 0xFD rear guard bytes
+  right after the requested size; user bytes are filled 0xCD on malloc and
+  0xDD on free (layout.ts draws the block). Two bitmaps per segment track
+  blocks: ALLOC, flipped with Atomics.or on malloc and Atomics.and on free —
+  the old value decides a free, so of two racing frees of one block exactly
+  one succeeds — and EVER, which remembers that a block was handed out even
+  after its page was retired (a stale double free, not a wild pointer).
+
+  Every check runs before anything changes: a rejected free, realloc or
+  malloc leaves the arena as it was. The release-mode fast paths are not
+  touched; DebugHeap overrides the public operations.
+---------------------------------------------------------------------------- */
+
+import { DoubleFreeError, HeapCorruptionError, InvalidPointerError } from './errors.js'
+import { freeBlock, freeLocal, pageOfPointer } from './free.js'
+import { Heap } from './heap.js'
+import {
+  BIN_HUGE, DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_DEAD, DEBUG_FRONT, DEBUG_FRONT_BYTES,
+  DEBUG_HEADER, DEBUG_HEAP, DEBUG_LINK, DEBUG_LIVE, DEBUG_REAR_MIN, DEBUG_SERIAL, DEBUG_SIZE,
+  MAX_ALLOC_SIZE, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_START,
+  SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
+  SEG_PAGE_SHIFT,
+} from './layout.js'
+import { pageDesc, segWord } from './segment.js'
+import { BIN_SIZE, binOf } from './size-classes.js'
+
+/** Rear guard bytes written and checked (an overflow of up to this many bytes is caught on free). */
+const DEBUG_REAR_MAX = DEBUG_REAR_MIN
+/** Extra bytes a debug block needs besides the request. */
+const DEBUG_EXTRA = DEBUG_HEADER + DEBUG_REAR_MIN
+const GUARD_WORD = DEBUG_BYTE_GUARD * 0x01010101 | 0
+
+/**
+ * The 8-byte fill patterns as doubles: debug fills and checks go 8 bytes at
+ * a time through a Float64Array (TypedArray.fill on a SharedArrayBuffer is
+ * byte-by-byte on Node 20). 0xCD…, 0xDD… and 0xFD… are ordinary doubles (no
+ * NaN), so stores and `!==` compare exact bits.
+ */
+function pattern64(byte: number): number {
+  const b = new Uint8Array(8).fill(byte)
+  return new Float64Array(b.buffer)[0]
+}
+const CLEAN64 = pattern64(DEBUG_BYTE_CLEAN)
+const DEAD64 = pattern64(DEBUG_BYTE_DEAD)
+
+/** Word of the ALLOC (or EVER) bitmap holding block `b`'s bit, and its mask. */
+function bitWord(b: number, bitmap: number): number {
+  return ((b >>> SEGMENT_SHIFT) << (SEGMENT_SHIFT - 2)) + (bitmap >>> 2) + ((b & SEGMENT_MASK) >>> 8)
+}
+function bitMask(b: number): number {
+  return 1 << ((b >>> 3) & 31)
+}
+
+/** Where a debug block sits: its page descriptor, or 0 if `block` is not an initialized block start of a page in use. */
+function blockPage(i32: Int32Array, block: number): number {
+  const seg = block >>> SEGMENT_SHIFT
+  if (block < 0 || i32[SEGMAP + seg] <= 0) return 0
+  const sw = segWord(seg)
+  const pd = pageDesc(sw, (block & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
+  if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) return 0
+  const diff = block - (i32[pd + PAGE_START] >>> 0)
+  const bsize = i32[pd + PAGE_BLOCK_SIZE]
+  const idx = Math.floor(diff / bsize)
+  return diff >= 0 && idx * bsize === diff && idx < i32[pd + PAGE_CAPACITY] ? pd : 0
+}
+
+export class DebugHeap extends Heap {
+  /** Serial number of the last block this heap handed out. */
+  private serial = 0
+  /** The buffer as doubles, for 8-byte fills and checks (tracks growth). */
+  private readonly f64 = new Float64Array(this.arena.buffer)
+
+  override malloc(size: number): number {
+    checkSize(size, 'malloc size')
+    if (size > MAX_ALLOC_SIZE - DEBUG_EXTRA) return 0
+    const block = super.malloc(size + DEBUG_EXTRA)
+    return block === 0 ? 0 : this.setupBlock(block, size)
+  }
+
+  override mallocAligned(size: number, alignment: number): number {
+    checkSize(size, 'mallocAligned size')
+    if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
+      throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
+    }
+    if (alignment <= 16) return this.malloc(size)
+    if (size > MAX_ALLOC_SIZE - DEBUG_EXTRA - alignment) return 0
+    this.assertLive()
+    let block = 0
+    if (alignment === DEBUG_HEADER) {
+      // blocks of a multiple of 32 bytes are 32-aligned, so block + 32 is too
+      let bin = binOf(size + DEBUG_EXTRA)
+      while (bin < BIN_HUGE && BIN_SIZE[bin] % alignment !== 0) bin++
+      block = bin < BIN_HUGE ? this.mallocInBin(bin) : this.mallocHuge(size + DEBUG_EXTRA, alignment, DEBUG_HEADER)
+    } else {
+      block = this.mallocHuge(size + DEBUG_EXTRA, alignment, DEBUG_HEADER)
+    }
+    return block === 0 ? 0 : this.setupBlock(block, size)
+  }
+
+  override realloc(ptr: number, size: number): number {
+    checkSize(size, 'realloc size')
+    if (ptr === 0) return this.malloc(size)
+    const block = this.liveBlock(ptr)
+    const i32 = this.i32
+    const bsize = i32[blockPage(i32, block) + PAGE_BLOCK_SIZE]
+    this.checkGuards(block, bsize)
+    const old = i32[(block >>> 2) + DEBUG_SIZE]
+    const room = bsize - DEBUG_EXTRA
+    if (size <= room && size >= room >>> 1 && size > 0) {
+      // in place: new bytes are 0xCD, the guard moves to the new end
+      if (size > old) fill(this.u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+      i32[(block >>> 2) + DEBUG_SIZE] = size
+      const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
+      for (let k = ptr + size; k < end; k++) this.u8[k] = DEBUG_BYTE_GUARD
+      return ptr
+    }
+    const p = this.malloc(size)
+    if (p === 0) return 0
+    this.u8.copyWithin(p, ptr, ptr + Math.min(size, old))
+    this.free(ptr)
+    return p
+  }
+
+  /** The requested size of the live block at `ptr`. */
+  override usableSize(ptr: number): number {
+    return this.i32[(this.liveBlock(ptr) >>> 2) + DEBUG_SIZE]
+  }
+
+  override free(ptr: number): void {
+    if (ptr === 0) return
+    const i32 = this.i32
+    const block = this.liveBlock(ptr)
+    const pd = blockPage(i32, block)
+    const bsize = i32[pd + PAGE_BLOCK_SIZE]
+    this.checkGuards(block, bsize)
+    // the allocation bit decides: of racing frees exactly one sees it set
+    const mask = bitMask(block)
+    if ((Atomics.and(i32, bitWord(block, SEGMENT_ALLOC_BITS), ~mask) & mask) === 0) {
+      throw new DoubleFreeError(ptr, 'another thread freed it at the same moment')
+    }
+    const w = block >>> 2
+    fill(this.u8, this.f64, ptr, ptr + i32[w + DEBUG_SIZE], DEBUG_BYTE_DEAD, DEAD64)
+    i32[w + DEBUG_HEAP] = DEBUG_DEAD
+    const sw = segWord(block >>> SEGMENT_SHIFT)
+    freeBlock(this, block, sw, pd)
+  }
+
+  /* ----- Checks ------------------------------------------------------------------ */
+
+  /**
+   * The block start of `ptr` if `ptr` is a live block's user pointer; else
+   * throws DoubleFreeError (the block was handed out and is free now) or
+   * InvalidPointerError (never a block's pointer). Reads only.
+   */
+  private liveBlock(ptr: number): number {
+    if (typeof ptr !== 'number' || !Number.isInteger(ptr) || ptr < DEBUG_HEADER || ptr >= this.arena.buffer.byteLength || (ptr & 7) !== 0) {
+      pageOfPointer(this, ptr) // throws the precise reason
+    }
+    const i32 = this.i32
+    const block = ptr - DEBUG_HEADER
+    const seg = block >>> SEGMENT_SHIFT
+    const kind = i32[SEGMAP + seg]
+    const mask = bitMask(block)
+    if (kind > 0) {
+      const pd = blockPage(i32, block)
+      if (pd !== 0 && (Atomics.load(i32, bitWord(block, SEGMENT_ALLOC_BITS)) & mask) !== 0) return block
+    }
+    // not live: was it ever handed out? A free segment keeps its EVER bits
+    // until it is claimed again, so even a released huge block is recognised.
+    if ((kind > 0 || (kind === 0 && seg >= this.arena.metaSegments)) && (i32[bitWord(block, SEGMENT_EVER_BITS)] & mask) !== 0) {
+      throw new DoubleFreeError(ptr, kind > 0 ? 'freed already' : 'freed already (its segment has been released since)')
+    }
+    throw new InvalidPointerError(ptr, this.whyInvalid(ptr))
+  }
+
+  /** Why `ptr` is not a debug block's pointer, in words. */
+  private whyInvalid(ptr: number): string {
+    const i32 = this.i32
+    const seg = ptr >>> SEGMENT_SHIFT
+    const kind = i32[SEGMAP + seg]
+    if (kind === 0) return seg < this.arena.metaSegments ? 'inside the arena metadata' : 'in a free segment'
+    if (kind < 0) return 'inside a huge block'
+    const sw = segWord(seg)
+    const pd = pageDesc(sw, (ptr & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
+    const start = i32[pd + PAGE_START] >>> 0
+    const bsize = i32[pd + PAGE_BLOCK_SIZE]
+    if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0 || ptr < start) return 'not in a page in use (never allocated)'
+    const idx = Math.floor((ptr - start) / bsize)
+    if (idx >= i32[pd + PAGE_CAPACITY]) return 'never allocated (past the initialized blocks of its page)'
+    const user = start + idx * bsize + DEBUG_HEADER
+    if (ptr !== user) return `not the start of a block: ${ptr - user} bytes from the block at 0x${user.toString(16)}`
+    return 'never allocated'
+  }
+
+  /** Throws HeapCorruptionError if the header or either guard of a live block was overwritten. */
+  private checkGuards(block: number, bsize: number): void {
+    const i32 = this.i32
+    const u8 = this.u8
+    const w = block >>> 2
+    const size = i32[w + DEBUG_SIZE]
+    const ptr = block + DEBUG_HEADER
+    for (let i = 0; i < DEBUG_FRONT_BYTES; i += 4) {
+      if (i32[w + ((DEBUG_FRONT + i) >>> 2)] !== GUARD_WORD) {
+        let k = DEBUG_FRONT + i
+        while (u8[block + k] === DEBUG_BYTE_GUARD) k++
+        throw new HeapCorruptionError(`${describeBlock(i32, block)}: front guard overwritten at offset ${k - DEBUG_HEADER} (byte 0x${u8[block + k].toString(16)}): buffer underflow`, ptr)
+      }
+    }
+    if (i32[w + DEBUG_LINK] !== DEBUG_LIVE || size < 0 || size > bsize - DEBUG_EXTRA) {
+      throw new HeapCorruptionError(`block 0x${ptr.toString(16)}: header overwritten (size word ${size}): buffer underflow or wild write`, ptr)
+    }
+    const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
+    for (let k = ptr + size; k < end; k++) {
+      if (u8[k] !== DEBUG_BYTE_GUARD) {
+        throw new HeapCorruptionError(`${describeBlock(i32, block)}: rear guard overwritten at offset +${k - ptr} (byte 0x${u8[k].toString(16)}): buffer overflow`, ptr)
+      }
+    }
+  }
+
+  /**
+   * Turns a block just popped from a free list into a live debug block. If
+   * the block was freed before, first verifies that its 0xDD fill is intact;
+   * a write after free puts the block back (refilled) and throws.
+   */
+  private setupBlock(block: number, size: number): number {
+    const i32 = this.i32
+    const u8 = this.u8
+    const w = block >>> 2
+    const pd = blockPage(i32, block)
+    const bsize = i32[pd + PAGE_BLOCK_SIZE]
+    const ptr = block + DEBUG_HEADER
+    if (i32[w + DEBUG_HEAP] === DEBUG_DEAD) {
+      // freed before: its 0xDD fill must be intact; check and refill 0xCD in one pass
+      const old = Math.min(Math.max(i32[w + DEBUG_SIZE], 0), bsize - DEBUG_EXTRA)
+      const bad = deadToClean(u8, this.f64, ptr, ptr + old)
+      if (bad >= 0) {
+        const msg = `block 0x${ptr.toString(16)} (requested ${old} bytes, serial ${i32[w + DEBUG_SERIAL]}) was written after it was freed: ` +
+          `offset +${bad - ptr} is 0x${u8[bad].toString(16)}, not 0xdd (use after free)`
+        fill(u8, this.f64, ptr, ptr + old, DEBUG_BYTE_DEAD, DEAD64)
+        freeLocal(this, pd, block) // back where it came from: this malloc changes nothing
+        throw new HeapCorruptionError(msg, ptr)
+      }
+      if (size > old) fill(u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+    } else {
+      fill(u8, this.f64, ptr, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+    }
+    const mask = bitMask(block)
+    if ((Atomics.or(i32, bitWord(block, SEGMENT_ALLOC_BITS), mask) & mask) !== 0) {
+      throw new HeapCorruptionError(`block 0x${ptr.toString(16)} was on a free list while allocated`, ptr)
+    }
+    i32[bitWord(block, SEGMENT_EVER_BITS)] |= mask // owner-only: a bitmap word never spans two pages
+    i32[w + DEBUG_LINK] = DEBUG_LIVE
+    i32[w + DEBUG_SIZE] = size
+    i32[w + DEBUG_SERIAL] = ++this.serial
+    i32[w + DEBUG_HEAP] = this.id
+    for (let i = DEBUG_FRONT >>> 2; i < DEBUG_HEADER >>> 2; i++) i32[w + i] = GUARD_WORD
+    const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
+    for (let k = ptr + size; k < end; k++) u8[k] = DEBUG_BYTE_GUARD
+    return ptr
+  }
+}
+
+/**
+ * For arena.check() in debug mode: why the block at `block` (size `bsize`)
+ * is inconsistent, or null. A live block has its ALLOC bit, header and
+ * guards; a free one has no ALLOC bit.
+ */
+export function debugBlockProblem(i32: Int32Array, u8: Uint8Array, block: number, bsize: number, live: boolean): string | null {
+  const allocated = (i32[bitWord(block, SEGMENT_ALLOC_BITS)] & bitMask(block)) !== 0
+  if (!live) return allocated ? 'is on a free list but its allocation bit is set' : null
+  if (!allocated) return 'is live but its allocation bit is clear'
+  const w = block >>> 2
+  const size = i32[w + DEBUG_SIZE]
+  if (i32[w + DEBUG_LINK] !== DEBUG_LIVE || size < 0 || size > bsize - DEBUG_EXTRA) return 'has an overwritten header'
+  for (let i = DEBUG_FRONT; i < DEBUG_HEADER; i += 4) if (i32[w + (i >>> 2)] !== GUARD_WORD) return 'has an overwritten front guard'
+  const ptr = block + DEBUG_HEADER
+  const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
+  for (let k = ptr + size; k < end; k++) if (u8[k] !== DEBUG_BYTE_GUARD) return `has an overwritten rear guard at offset +${k - ptr}`
+  return null
+}
+
+/** "block 0x… (requested n bytes, serial s, heap h)" for error messages. */
+function describeBlock(i32: Int32Array, block: number): string {
+  const w = block >>> 2
+  return `block 0x${(block + DEBUG_HEADER).toString(16)} (requested ${i32[w + DEBUG_SIZE]} bytes, serial ${i32[w + DEBUG_SERIAL]}, heap ${i32[w + DEBUG_HEAP]})`
+}
+
+/** Fills bytes [from, to) with `byte` (`word` is the same pattern as a double). */
+function fill(u8: Uint8Array, f64: Float64Array, from: number, to: number, byte: number, word: number): void {
+  let k = from
+  const head = Math.min(to, (from + 7) & ~7)
+  for (; k < head; k++) u8[k] = byte
+  const wend = to & ~7
+  for (let i = k >>> 3, e = wend >>> 3; i < e; i++) f64[i] = word
+  for (k = Math.max(k, wend); k < to; k++) u8[k] = byte
+}
+
+/**
+ * Verifies that bytes [from, to) are all 0xDD while refilling them 0xCD, in
+ * one pass. Returns -1, or the first offset that was not 0xDD (bytes before
+ * it are then 0xCD already; the caller refills).
+ */
+function deadToClean(u8: Uint8Array, f64: Float64Array, from: number, to: number): number {
+  let k = from
+  const head = Math.min(to, (from + 7) & ~7)
+  for (; k < head; k++) { if (u8[k] !== DEBUG_BYTE_DEAD) return k; u8[k] = DEBUG_BYTE_CLEAN }
+  const wend = to & ~7
+  let i = k >>> 3
+  for (const e = wend >>> 3; i < e; i++) {
+    if (f64[i] !== DEAD64) break
+    f64[i] = CLEAN64
+  }
+  for (k = Math.max(i << 3, k); k < to; k++) { if (u8[k] !== DEBUG_BYTE_DEAD) return k; u8[k] = DEBUG_BYTE_CLEAN }
+  return -1
+}
+
+function checkSize(size: number, what: string): void {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`${what} must be a non-negative safe integer, got ${String(size)}`)
+  }
+}

@@ -272,7 +272,16 @@ export class DebugHeap extends Heap {
  */
 export function debugBlockProblem(i32: Int32Array, u8: Uint8Array, block: number, bsize: number, live: boolean): string | null {
   const allocated = (i32[bitWord(block, SEGMENT_ALLOC_BITS)] & bitMask(block)) !== 0
-  if (!live) return allocated ? 'is on a free list but its allocation bit is set' : null
+  if (!live) {
+    if (allocated) return 'is on a free list but its allocation bit is set'
+    const w = block >>> 2
+    if (i32[w + DEBUG_HEAP] !== DEBUG_DEAD) return null // never handed out
+    const n = Math.min(Math.max(i32[w + DEBUG_SIZE], 0), bsize - DEBUG_EXTRA)
+    for (let k = block + DEBUG_HEADER; k < block + DEBUG_HEADER + n; k++) {
+      if (u8[k] !== DEBUG_BYTE_DEAD) return `was written after it was freed (offset +${k - block - DEBUG_HEADER} is 0x${u8[k].toString(16)}, not 0xdd)`
+    }
+    return null
+  }
   if (!allocated) return 'is live but its allocation bit is clear'
   const w = block >>> 2
   const size = i32[w + DEBUG_SIZE]

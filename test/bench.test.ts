@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { parseBenchArgs, WORKLOADS } from '../stress/bench-cli.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const BENCH = join(ROOT, 'stress/bench.ts')
+const tmpDirs: string[] = []
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'sabmalloc-bench-'))
+  tmpDirs.push(d)
+  return d
+}
+
+/** Runs `tsx stress/bench.ts …args` as a child process; resolves with its exit code and output. */
+function bench(args: string[], timeoutMs: number): Promise<{ code: number, stdout: string, stderr: string }> {
+  return new Promise((res) => {
+    execFile(process.execPath, ['--import', 'tsx', BENCH, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
+        res({ code, stdout, stderr })
+      })
+  })
+}
+
+afterAll(() => {
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true })
+})
+
+describe('bench command line', () => {
+  it('defaults to every workload, 5 runs, writing into stress/', () => {
+    const o = parseBenchArgs([])
+    expect(o).not.toBe('help')
+    if (o === 'help') return
+    expect(o.runs).toBe(5)
+    expect(o.quick).toBe(false)
+    expect(o.only).toEqual([...WORKLOADS])
+    expect(o.outDir).toBe(join(ROOT, 'stress'))
+  })
+
+  it('--quick shortens to 3 runs unless --runs says otherwise', () => {
+    expect(parseBenchArgs(['--quick'])).toMatchObject({ quick: true, runs: 3 })
+    expect(parseBenchArgs(['--quick', '--runs', '7'])).toMatchObject({ quick: true, runs: 7 })
+  })
+
+  it('--only keeps the named workloads in their fixed order', () => {
+    expect(parseBenchArgs(['--only', 'ring,churn'])).toMatchObject({ only: ['churn', 'ring'] })
+  })
+
+  it('rejects an unknown workload, a bad run count and an unknown flag', () => {
+    expect(() => parseBenchArgs(['--only', 'churn,nope'])).toThrow(/unknown workload 'nope'/)
+    expect(() => parseBenchArgs(['--runs', '0'])).toThrow(RangeError)
+    expect(() => parseBenchArgs(['--runs', 'x'])).toThrow(RangeError)
+    expect(() => parseBenchArgs(['--frobnicate'])).toThrow()
+  })
+
+  it('--help prints the usage and writes nothing', async () => {
+    const r = await bench(['--help'], 60_000)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/--runs N/)
+    expect(r.stdout).toMatch(/--only/)
+    expect(r.stdout).toMatch(/--out DIR/)
+  })
+})
+
+describe('bench output', () => {
+  it('--quick --only churn writes RESULTS.md and results.svg with a row per allocator into --out', async () => {
+    const out = tempDir()
+    const results = join(ROOT, 'stress/RESULTS.md')
+    const before = existsSync(results) ? statSync(results).mtimeMs : undefined
+    const r = await bench(['--quick', '--only', 'churn', '--runs', '2', '--out', out], 120_000)
+    expect(r.stderr).not.toMatch(/Error/)
+    expect(r.code).toBe(0)
+    const md = readFileSync(join(out, 'RESULTS.md'), 'utf8')
+    expect(md).toMatch(/^# sabmalloc benchmark results/)
+    expect(md).toMatch(/\| machine \| .+ × \d+, [\d.]+ GiB RAM \|/)
+    expect(md).toMatch(/\| Node \| v\d+/)
+    expect(md).toMatch(/\| runs \| 2 /)
+    expect(md).toMatch(/## 1\. Single-thread churn/)
+    for (const row of ['| loop alone', '| sabmalloc |', '| npm `malloc` (codemix) |', '| `new Uint8Array(n)` + GC |', '| @thi.ng/malloc `MemPool` |']) {
+      expect(md).toContain(row)
+    }
+    expect(md).toMatch(/≤ 25 ns [✓✗]/)
+    expect(md).toMatch(/≥ 20× \(best peer\) [✓✗]/)
+    expect(md).not.toMatch(/## 2\. Multi-worker/)
+    const svg = readFileSync(join(out, 'results.svg'), 'utf8')
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+    expect(svg.trim()).toMatch(/<\/svg>$/)
+    expect(svg).toContain('Single-thread churn')
+    expect(svg).toContain('@thi.ng/malloc')
+    // the committed results were not touched
+    expect(existsSync(results) ? statSync(results).mtimeMs : undefined).toBe(before)
+  }, 150_000)
+
+  it('the worker workloads run, end every worker and report each section', async () => {
+    const out = tempDir()
+    const r = await bench(['--quick', '--runs', '1', '--only', 'workers,ring,debug', '--out', out], 150_000)
+    expect(r.stderr).not.toMatch(/Error/)
+    expect(r.code).toBe(0) // the process exits by itself: no worker left running
+    const md = readFileSync(join(out, 'RESULTS.md'), 'utf8')
+    expect(md).toMatch(/\| sabmalloc, 1 worker \|/)
+    expect(md).toMatch(/\| sabmalloc, 2 workers \|/)
+    expect(md).toMatch(/\| sabmalloc, 4 workers \|/)
+    expect(md).toMatch(/\| npm malloc \+ mutex, 2 workers \|/)
+    expect(md).toMatch(/\| empty ring \(no allocation\) \|/)
+    expect(md).toMatch(/\| sabmalloc malloc → ring → free \|/)
+    expect(md).toMatch(/\| release \|/)
+    expect(md).toMatch(/\| debug \|/)
+    expect(md).toMatch(/None failed/)
+  }, 180_000)
+})

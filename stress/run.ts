@@ -68,6 +68,8 @@ export interface StressOptions {
   injectCorruption?: boolean
   /** Called about every 100 ms while a pattern runs, and once when it ends. */
   onProgress?: (p: StressProgress) => void
+  /** Called with each pattern's fresh arena before its first round (diagnostics: sample it while the pattern runs). */
+  onArena?: (arena: Arena, pattern: PatternName) => void
 }
 
 export interface ResolvedStressOptions {
@@ -257,7 +259,7 @@ export async function runStress(options: StressOptions = {}): Promise<StressRepo
   const t0 = performance.now()
   const patterns: PatternReport[] = []
   for (let i = 0; i < o.patterns.length; i++) {
-    patterns.push(await runPattern(o, o.patterns[i], i, options.onProgress))
+    patterns.push(await runPattern(o, o.patterns[i], i, options))
   }
   return { ok: patterns.every((p) => p.ok), seed: o.seed, options: o, patterns, wallMs: performance.now() - t0 }
 }
@@ -293,9 +295,10 @@ interface Run {
 }
 
 async function runPattern(
-  o: ResolvedStressOptions, pattern: PatternName, index: number, onProgress: StressOptions['onProgress'],
+  o: ResolvedStressOptions, pattern: PatternName, index: number, { onProgress, onArena }: StressOptions,
 ): Promise<PatternReport> {
   const arena = Arena.create({ size: o.arenaSize, debug: o.debug, maxHeaps: Math.min(1024, Math.max(64, o.workers + 2)) })
+  onArena?.(arena, pattern)
   const ctlBuffer = createCtl(o.workers)
   const mainHeap = arena.createHeap()
   const r: Run = {

@@ -151,7 +151,6 @@ function progressBar(): ((p: StressProgress) => void) | undefined {
       bar = new cliProgress.SingleBar({
         stream: process.stdout,
         format: '{name} |{bar}| {percentage}% | round {rounds} | {rate} ops/s | live {live} | arena {arena}',
-        hideCursor: true,
         barsize: 30,
       }, cliProgress.Presets.shades_classic)
       bar.start(1000, 0, { name: p.pattern.padEnd(17), rounds: 0, rate: '-', live: '-', arena: '-' })

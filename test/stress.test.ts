@@ -45,7 +45,7 @@ describe('stress harness', () => {
   })
 
   it('recreate: replacing the workers every round keeps the arena consistent', async () => {
-    const p = await runOne({ patterns: ['mimalloc-stress'], iterations: 3, recreate: true })
+    const p = await runOne({ patterns: ['mimalloc-stress'], iterations: 2, recreate: true })
     expectCleanEnd(p)
     expect(p.workerThreads).toBeGreaterThanOrEqual(4)
   })

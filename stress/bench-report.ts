@@ -12,7 +12,11 @@ export interface Meta {
   cpu: string
   cores: number
   memBytes: number
+  /** 1-minute load average when the bench started and ended (other jobs on the machine) */
+  load: [number, number]
   node: string
+  /** commit measured, and whether src/ had uncommitted changes */
+  commit: string
   date: string
   runs: number
   quick: boolean
@@ -147,10 +151,12 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(table(['', ''], [
     ['machine', `${m.cpu} × ${m.cores}, ${fmt(m.memBytes / 2 ** 30, 1)} GiB RAM`],
     ['Node', m.node],
+    ['sabmalloc commit', m.commit],
     ['date', m.date],
     ['runs', `${m.runs}${m.quick ? ' (`--quick`: short runs, smoke test only — not representative)' : ''}`],
     ['workloads', m.only.join(', ')],
     ['wall time of the benchmark', `${fmt(m.seconds, 1)} s`],
+    ['load average (1 min) at start / end', `${fmt(m.load[0], 2)} / ${fmt(m.load[1], 2)} (other jobs on the machine; ${m.cores} means every core busy)`],
   ]))
   out.push('')
   out.push('Targets are from the issue; ✓/✗ compares the median with them. ' +

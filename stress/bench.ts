@@ -13,6 +13,7 @@
   comes from a fixed seed; timed loops live in stress/bench-common.ts.
 ---------------------------------------------------------------------------- */
 
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -413,6 +414,18 @@ function debugFillsObserved(arena: Arena): boolean {
   }
 }
 
+/** Short commit hash, plus a warning when src/ has uncommitted changes (the figures are then of those). */
+function gitDescribe(): string {
+  try {
+    const opts = { cwd: HERE, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ('ignore' | 'pipe')[] }
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', '../src'], opts).trim() !== ''
+    return dirty ? `${head} + uncommitted changes in src/` : head
+  } catch {
+    return 'unknown (not a git checkout)'
+  }
+}
+
 /* ----- Main ------------------------------------------------------------------------------------------ */
 
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
@@ -425,7 +438,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
       cores: cpus.length,
       memBytes: os.totalmem(),
+      load: [os.loadavg()[0], NaN],
       node: process.version,
+      commit: gitDescribe(),
       date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
       runs: o.runs,
       quick: o.quick,
@@ -447,6 +462,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
   }
   results.meta.seconds = (performance.now() - t0) / 1000
+  results.meta.load[1] = os.loadavg()[0]
   mkdirSync(o.outDir, { recursive: true })
   writeFileSync(join(o.outDir, 'RESULTS.md'), renderMarkdown(results))
   writeFileSync(join(o.outDir, 'results.svg'), renderSvg(results))

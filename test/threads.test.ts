@@ -17,7 +17,7 @@ import { Arena, superviseWorker, supervisePool } from '../src/index.js'
 import { ARENA_GROW_STEP, SEGMENT_SIZE, SMALL_PAGE_SHIFT } from '../src/layout.js'
 import { TestWorker, terminateAll } from '../workers/test-client.js'
 import type { Worker } from 'node:worker_threads'
-import { CTL_BYTES, CTL_GO, CTL_PARKED, mixedSizes, signal, verifyBlocks } from '../workers/test-common.js'
+import { CTL_BYTES, CTL_GO, CTL_PARKED, between, mixedSizes, rng, signal, verifyBlocks } from '../workers/test-common.js'
 
 /** Absolute path of a worker file. */
 const workerFile = (name: string): string => fileURLToPath(new URL(`../workers/${name}`, import.meta.url))
@@ -70,14 +70,17 @@ function blocksFillingSegments(arena: Arena, size: number, segments: number): nu
 
 const T = 30_000 // per-test deadline
 
+/** Suffix of the test names and messages of debug-mode variants. */
+const mode = (debug: boolean): string => debug ? ' (debug mode)' : ''
+
 describe('multi-worker', () => {
   /* ----- 1. cross-thread frees ----------------------------------------------------- */
 
-  it('B frees every block A allocated (cross-thread), A collects, nothing leaks', async () => {
+  for (const debug of [false, true]) it(`B frees every block A allocated (cross-thread), A collects, nothing leaks${mode(debug)}`, async () => {
     const seed = 0xc0ffee01
     const n = 3000
-    const why = `[cross-worker frees, seed=0x${seed.toString(16)}, n=${n}]`
-    const arena = Arena.create({ size: 64 << 20 })
+    const why = `[cross-worker frees${mode(debug)}, seed=0x${seed.toString(16)}, n=${n}]`
+    const arena = Arena.create({ size: 64 << 20, debug })
     const sizes = mixedSizes(seed, n)
     const sizes2 = mixedSizes(seed + 1, n)
     let a: TestWorker | undefined
@@ -121,6 +124,45 @@ describe('multi-worker', () => {
       expect(s.heapsInUse, `${why} heaps at the end`).toBe(0)
     } finally {
       await terminateAll([a, b])
+    }
+  }, T)
+
+  /* ----- 1b. racing double frees (debug mode) ------------------------------------------ */
+
+  it('B and C race to free the same blocks of A (debug mode): each block is freed once, every other free is a DoubleFreeError', async () => {
+    const seed = 0x5eed001b
+    const n = 3000
+    const rounds = 12 // a race per block and round; a few rounds make a lost race likely to show
+    const why = (round: number): string => `[racing double frees (debug mode), seed=0x${seed.toString(16)}, n=${n}, round ${round}]`
+    const arena = Arena.create({ size: 64 << 20, debug: true })
+    // tiny blocks: a free is then short, so the two freers (kept in step, see
+    // raceFree) often work on the same block at the same moment
+    const r = rng(seed)
+    const sizes = Array.from({ length: n }, () => between(r, 0, 8))
+    let a: TestWorker | undefined
+    let b: TestWorker | undefined
+    let c: TestWorker | undefined
+    try {
+      a = spawn('A', 'test-owner.ts', { buffer: arena.buffer })
+      b = spawn('B', 'test-freer.ts', { buffer: arena.buffer })
+      c = spawn('C', 'test-freer.ts', { buffer: arena.buffer })
+      await Promise.all([a.call('info'), b.call('info'), c.call('info')])
+      type Race = { freed: number, doubleFrees: number, others: string[] }
+      for (let round = 0; round < rounds; round++) {
+        const ptrs = await a.call<number[]>('alloc', { sizes, tag: round })
+        // both start together (a barrier in `ctl`) and free the whole list in the same order
+        const ctl = control().buffer
+        const [rb, rc] = await Promise.all([b.call<Race>('raceFree', { ptrs, ctl }), c.call<Race>('raceFree', { ptrs, ctl })])
+        expect([...rb.others, ...rc.others], `${why(round)} errors other than DoubleFreeError`).toEqual([])
+        expect(rb.freed + rc.freed, `${why(round)} blocks freed (B ${rb.freed}, C ${rc.freed})`).toBe(n)
+        expect(rb.doubleFrees + rc.doubleFrees, `${why(round)} double frees reported (B ${rb.doubleFrees}, C ${rc.doubleFrees})`).toBe(n)
+        expect(arena.check().liveBlocks, `${why(round)} live after the race`).toBe(0)
+        await a.call('collect')
+      }
+      await Promise.all([a.call('release'), b.call('release'), c.call('release')])
+      expect(arena.check(), `${why(rounds - 1)} end`).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
+    } finally {
+      await terminateAll([a, b, c])
     }
   }, T)
 
@@ -191,11 +233,11 @@ describe('multi-worker', () => {
 
   /* ----- 3. release, then free from elsewhere ------------------------------------------- */
 
-  it('A releases and exits with live blocks; B frees them all and collect(true) reclaims A\'s segments', async () => {
+  for (const debug of [false, true]) it(`A releases and exits with live blocks; B frees them all and collect(true) reclaims A's segments${mode(debug)}`, async () => {
     const seed = 0x5eed0003
     const n = 2000
-    const why = `[release then free elsewhere, seed=0x${seed.toString(16)}, n=${n}]`
-    const arena = Arena.create({ size: 64 << 20 })
+    const why = `[release then free elsewhere${mode(debug)}, seed=0x${seed.toString(16)}, n=${n}]`
+    const arena = Arena.create({ size: 64 << 20, debug })
     const sizes = mixedSizes(seed, n, true)
     let a: TestWorker | undefined
     let b: TestWorker | undefined
@@ -232,12 +274,12 @@ describe('multi-worker', () => {
 
   /* ----- 4. reclaim of abandoned segments with live blocks ---------------------------------- */
 
-  it('B reclaims the segments A abandoned with live blocks, then frees A\'s blocks as its own', async () => {
+  for (const debug of [false, true]) it(`B reclaims the segments A abandoned with live blocks, then frees A's blocks as its own${mode(debug)}`, async () => {
     const size = 1024
-    const arena = Arena.create({ size: 64 << 20 })
+    const arena = Arena.create({ size: 64 << 20, debug })
     const sizes = [...Array(1500).fill(size), ...Array(300).fill(96)]
     const n = sizes.length
-    const why = `[reclaim with live blocks, ${n} blocks]`
+    const why = `[reclaim with live blocks${mode(debug)}, ${n} blocks]`
     let a: TestWorker | undefined
     let b: TestWorker | undefined
     try {
@@ -381,6 +423,31 @@ describe('multi-worker', () => {
       }
     }
   }, T)
+
+  for (const how of ['throw', 'exit'] as const) {
+    const death = how === 'throw' ? 'dies of an uncaught error' : 'calls process.exit(0)'
+    it(`a piscina thread that ${death} inside a task: supervisePool reclaims its heap`, async () => {
+      const seed = how === 'throw' ? 0x5eed0067 : 0x5eed0068
+      const sizes = mixedSizes(seed, 300)
+      const why = `[piscina thread ${how}, seed=0x${seed.toString(16)}]`
+      const arena = Arena.create({ size: 32 << 20 })
+      const pool = new Piscina({ filename: workerFile('test-pool-task.ts'), execArgv: ['--import', 'tsx'], minThreads: 1, maxThreads: 1 })
+      pools.add(pool)
+      try {
+        supervisePool(arena, pool)
+        pool.on('error', () => {}) // piscina re-emits a dead thread's error when no task is waiting
+        const out = new Uint32Array(new SharedArrayBuffer(4 * (sizes.length + 1)))
+        await expect(pool.run({ buffer: arena.buffer, sizes, tag: 9, out: out.buffer, how }, { name: 'allocAndDie' }), `${why} the task`).rejects.toThrow()
+        expect(out[0], `${why} blocks the task reported`).toBe(sizes.length)
+        const ptrs = Array.from(out.subarray(1))
+        await waitFor(() => arena.stats().heapsInUse === 0, `${why} the dead thread's heap to be reclaimed`, [], 5_000)
+        freeFromMain(arena, ptrs, sizes, 9, why)
+      } finally {
+        pools.delete(pool)
+        await pool.destroy()
+      }
+    }, T)
+  }
 
   /* ----- 7. concurrent growth ------------------------------------------------------------- */
 

@@ -181,6 +181,22 @@ export function waitAtLeast(ctl: Int32Array, i: number, v: number, ms = WAIT_MS)
   }
 }
 
+/**
+ * The `k`-th meeting (k = 1, 2, …) of `n` parties at word `i` of `ctl`: a
+ * reusable barrier that spins a little before sleeping, so that parties
+ * running on their own cores leave it within a few hundred nanoseconds of
+ * each other. Throws after `ms`.
+ */
+export function meet(ctl: Int32Array, i: number, n: number, k: number, ms = WAIT_MS): void {
+  const target = n * k
+  if (Atomics.add(ctl, i, 1) + 1 >= target) {
+    Atomics.notify(ctl, i)
+    return
+  }
+  for (let spin = 0; spin < 20_000; spin++) if (Atomics.load(ctl, i) >= target) return
+  waitAtLeast(ctl, i, target, ms)
+}
+
 /** All `n` parties meet at word `i` of `ctl` (a one-shot barrier); throws after `ms`. */
 export function barrier(ctl: Int32Array, i: number, n: number, ms = WAIT_MS): void {
   if (Atomics.add(ctl, i, 1) + 1 >= n) Atomics.notify(ctl, i)

@@ -22,7 +22,7 @@ import {
   BLOCK_MASK, DEBUG_HEADER, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, DIRECT_ENTRIES, EMPTY_PAGE,
   HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_IN_USE, HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE,
   KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_AREA,
-  PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FLAG_IN_USE,
+  PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_OWNER_SHIFT,
   PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_PREV, PAGE_RESERVED, PAGE_START, PAGE_USED,
   PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND,
   SEG_NEXT, SEG_OWNER, SEG_PAGE_COUNT, SEG_PAGE_SHIFT, SEG_PREV, SEG_SPAN, SEG_USED_PAGES,
@@ -121,7 +121,8 @@ export function checkArena(a: Arena): CheckResult {
       const pd = pageDesc(sw, i)
       const flags = i32[pd + PAGE_FLAGS]
       if (flags === 0) continue
-      if ((flags & PAGE_FLAG_IN_USE) === 0 || (flags & ~(PAGE_FLAG_IN_USE | PAGE_FLAG_IN_FULL)) !== 0) fail(`page ${i} of segment ${seg} has flags ${flags}`)
+      if ((flags & PAGE_FLAG_IN_USE) === 0 || (flags & PAGE_FLAG_MASK & ~(PAGE_FLAG_IN_USE | PAGE_FLAG_IN_FULL)) !== 0) fail(`page ${i} of segment ${seg} has flags ${flags}`)
+      if (flags >>> PAGE_OWNER_SHIFT !== owner) fail(`page ${i} of segment ${seg} is tagged for heap ${flags >>> PAGE_OWNER_SHIFT}, its segment belongs to ${owner}`)
       pagesInUse++
       const live = checkPage(a, pd, seg, i, kind, owner, delayed.get(pd) ?? [], fail)
       delayed.delete(pd)

@@ -77,6 +77,7 @@ export class DebugHeap extends Heap {
 
   override malloc(size: number): number {
     checkSize(size, 'malloc size')
+    this.assertLive()
     if (size > MAX_ALLOC_SIZE - DEBUG_EXTRA) return 0
     const block = super.malloc(size + DEBUG_EXTRA)
     return block === 0 ? 0 : this.setupBlock(block, size)
@@ -104,6 +105,7 @@ export class DebugHeap extends Heap {
 
   override realloc(ptr: number, size: number): number {
     checkSize(size, 'realloc size')
+    this.assertLive()
     if (ptr === 0) return this.malloc(size)
     const block = this.liveBlock(ptr)
     const i32 = this.i32
@@ -128,11 +130,13 @@ export class DebugHeap extends Heap {
 
   /** The requested size of the live block at `ptr`. */
   override usableSize(ptr: number): number {
+    this.assertLive()
     return this.i32[(this.liveBlock(ptr) >>> 2) + DEBUG_SIZE]
   }
 
   override free(ptr: number): void {
     if (ptr === 0) return
+    this.assertLive()
     const i32 = this.i32
     const block = this.liveBlock(ptr)
     const pd = blockPage(i32, block)

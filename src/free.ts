@@ -36,9 +36,11 @@ export function pageOfPointer(h: Heap, p: unknown): number {
   if (kind === 0) {
     throw new InvalidPointerError(p, seg < h.arena.metaSegments ? 'inside the arena metadata' : 'in a free segment')
   }
-  if (kind < 0) throw new InvalidPointerError(p, `inside a huge block (it starts in segment ${-kind})`)
-  const sw = segWord(seg)
-  const pd = pageDesc(sw, (p & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
+  // a follower of a huge run: only a 1 MiB-aligned huge block starts there (its page start)
+  const head = kind < 0 ? -kind : seg
+  const sw = segWord(head)
+  const pd = kind < 0 ? pageDesc(sw, 0) : pageDesc(sw, (p & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
+  if (kind < 0 && p !== i32[pd + PAGE_START] >>> 0) throw new InvalidPointerError(p, `inside a huge block (it starts in segment ${-kind})`)
   if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) {
     throw new InvalidPointerError(p, 'in a page that is not in use (never allocated, or freed already)')
   }

@@ -14,24 +14,26 @@
 
 import type { Arena } from './arena.js'
 import { findSetBit, setRange, tryClearBit } from './bitmap.js'
-import { AllocatorError } from './errors.js'
-import { freeGeneric, freeLocal, pageOfPointer } from './free.js'
+import { AllocatorError, DoubleFreeError } from './errors.js'
+import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
 import {
   ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
   ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK,
   DELAYED_NEVER, DELAYED_NO, DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE,
   HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
   KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE,
-  PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
+  PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
   PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP,
   SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT,
-  SEG_PAGE_SHIFT, SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, PAGE_WORDS, ARENA_HEAP_SERIAL,
+  SEG_PAGE_SHIFT, SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
 } from './layout.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
 import { pageDesc, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
 import { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
 
+/** Page shift of each segment kind (index KIND_*), so free needs no segment header read. */
+const KIND_PAGE_SHIFT = Int32Array.of(0, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, SEGMENT_SHIFT, SEGMENT_SHIFT)
 /** Page starts are aligned to at least this; larger alignments use a huge segment run. */
 const PAGE_START_ALIGN = 4096
 /** Abandoned segments reclaimed per slow-path attempt. */
@@ -50,6 +52,8 @@ export class Heap {
   readonly key: number
   /** @internal word offset of the direct table in use (the empty one once released) */
   private direct: number
+  /** FLAGS of this heap's pages that are in use and not full: the free fast path's test (-1 once released). */
+  private tag: number
 
   protected constructor(arena: Arena, id: number) {
     this.arena = arena
@@ -59,6 +63,7 @@ export class Heap {
     this.u8 = arena.u8
     this.key = arena.key
     this.direct = this.rec + HEAP_DIRECT
+    this.tag = (id << PAGE_OWNER_SHIFT) | PAGE_FLAG_IN_USE
   }
 
   /** @internal A handle on the freshly claimed slot `id`: resets the record. */
@@ -84,7 +89,7 @@ export class Heap {
 
   /** Offset of a block of at least `size` bytes (8-aligned, 16-aligned when size ≥ 16), or 0 if the arena is full. */
   malloc(size: number): number {
-    if ((size >>> 0) === size && size <= SMALL_DIRECT_MAX) {
+    if (typeof size === 'number' && (size >>> 0) === size && size <= SMALL_DIRECT_MAX) {
       const i32 = this.i32
       const pd = i32[this.direct + ((size + 7) >>> 3)]
       const b = i32[pd + PAGE_FREE]
@@ -102,6 +107,7 @@ export class Heap {
   calloc(count: number, size: number): number {
     checkSize(count, 'calloc count')
     checkSize(size, 'calloc size')
+    this.assertLive()
     const total = count * size
     if (!Number.isSafeInteger(total)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
     const p = this.malloc(total)
@@ -116,8 +122,14 @@ export class Heap {
    */
   realloc(ptr: number, size: number): number {
     checkSize(size, 'realloc size')
+    this.assertLive()
     if (ptr === 0) return this.malloc(size)
-    const usable = this.usableSize(ptr)
+    const pd = pageOfPointer(this, ptr)
+    // a freed block is not resized (best effort in release mode, as for free)
+    if (looksFree(this, pd, ptr) && onFreeList(this, pd, ptr, this.i32[segWord(segOfPage(pd)) + SEG_OWNER] === this.id)) {
+      throw new DoubleFreeError(ptr, 'realloc of a block that is free')
+    }
+    const usable = this.i32[pd + PAGE_BLOCK_SIZE]
     if (size <= usable && size >= usable >>> 1 && size > 0) return ptr
     const p = this.malloc(size)
     if (p === 0) return 0
@@ -132,6 +144,7 @@ export class Heap {
     if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
       throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
     }
+    this.assertLive()
     if (alignment <= 16) return this.malloc(alignment === 16 && size < 16 ? 16 : size)
     const n = Math.ceil(Math.max(size, 1) / alignment) * alignment
     if (alignment <= PAGE_START_ALIGN && n <= LARGE_OBJ_MAX) {
@@ -200,7 +213,7 @@ export class Heap {
     const bsize = BIN_SIZE[bin]
     const pd = segmentPageAlloc(this.arena, this.id, this.rec, pageKindOf(bsize))
     if (pd === 0) return 0
-    pageInit(i32, this.key, pd, bin, bsize, i32[pd + PAGE_START], i32[pd + PAGE_AREA], DELAYED_NO)
+    pageInit(i32, pd, this.id, bin, bsize, i32[pd + PAGE_START], i32[pd + PAGE_AREA], DELAYED_NO)
     if (this.arena.debug) clearStaleMarks(i32, pd)
     pageExtend(i32, this.key, pd)
     queuePush(i32, this.rec, bin, pd)
@@ -231,7 +244,7 @@ export class Heap {
     const start = (seg << SEGMENT_SHIFT) + offset
     const area = span * SEGMENT_SIZE - offset
     i32[sw + SEG_USED_PAGES] = 1
-    pageInit(i32, this.key, pd, BIN_HUGE, area & ~7, start, area, DELAYED_USE)
+    pageInit(i32, pd, this.id, BIN_HUGE, area & ~7, start, area, DELAYED_USE)
     i32[pd + PAGE_CAPACITY] = 1
     i32[pd + PAGE_USED] = 1
     if (this.arena.debug) i32[(start >>> 2) + DEBUG_HEAP] = 0 // not a freed debug block
@@ -247,19 +260,21 @@ export class Heap {
    * block already free → DoubleFreeError (best effort). A rejected free changes nothing.
    */
   free(ptr: number): void {
+    if (typeof ptr !== 'number') return this.freeSlow(ptr)
     const i32 = this.i32
     const seg = ptr >>> SEGMENT_SHIFT
-    if (i32[SEGMAP + seg] <= 0 || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
+    const kind = i32[SEGMAP + seg]
+    if (kind <= 0 || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
     const sw = seg << (SEGMENT_SHIFT - 2)
-    const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT]) * PAGE_WORDS
+    const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> KIND_PAGE_SHIFT[kind]) * PAGE_WORDS
     const start = i32[pd + PAGE_START]
     const diff = (ptr - start) | 0
     // block index without a division: diff / blockSize rounded, then verified
     const idx = (diff * BIN_INVERSE[i32[pd + PAGE_BIN]] + 0.5) | 0
     if (diff < 0 || idx * i32[pd + PAGE_BLOCK_SIZE] !== diff || idx >= i32[pd + PAGE_CAPACITY]) return this.freeSlow(ptr)
-    // owner: a plain read, as mimalloc's relaxed load — only this thread ever
-    // writes its own id into a segment, so "=== this.id" cannot be stale
-    if (i32[sw + SEG_OWNER] === this.id && i32[pd + PAGE_FLAGS] === PAGE_FLAG_IN_USE) {
+    // owner and state in one plain read (mimalloc reads the owner relaxed):
+    // only this thread ever writes its own tag into a page, so a match cannot be stale
+    if (i32[pd + PAGE_FLAGS] === this.tag) {
       // local free into a page that is neither full nor huge
       const key = this.key
       // mimalloc's double-free heuristic: a free block's first word decodes
@@ -278,12 +293,13 @@ export class Heap {
   private freeSlow(ptr: number): void {
     if (ptr === 0) return
     const pd = pageOfPointer(this, ptr)
-    // valid after all (a page changed under a racy read): take the generic path
+    // valid after all: a 1 MiB-aligned huge block, or a page changed under a racy read
     freeGeneric(this, ptr, segWord(segOfPage(pd)), pd)
   }
 
   /** Bytes usable at `ptr` (at least the requested size). Invalid pointer → InvalidPointerError. */
   usableSize(ptr: number): number {
+    this.assertLive()
     const pd = pageOfPointer(this, ptr)
     return this.i32[pd + PAGE_BLOCK_SIZE]
   }
@@ -391,7 +407,7 @@ export class Heap {
     for (let i = 0; i < count; i++) {
       const pd = pageDesc(sw, i)
       if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) continue
-      i32[pd + PAGE_FLAGS] = PAGE_FLAG_IN_USE
+      i32[pd + PAGE_FLAGS] = this.tag // ours now, not in a queue yet
       // delayed on first, so a free that races with our collect reaches us
       pageUseDelayed(i32, pd, DELAYED_USE, true)
       pageFreeCollect(i32, key, pd, false)
@@ -472,6 +488,7 @@ export class Heap {
     //    orders all our writes before the reclaimer's Atomics.and)
     for (const seg of segs) {
       const sw = segWord(seg)
+      for (let i = 0, n = i32[sw + SEG_PAGE_COUNT]; i < n; i++) i32[pageDesc(sw, i) + PAGE_FLAGS] &= PAGE_FLAG_MASK
       i32[sw + SEG_NEXT] = 0
       i32[sw + SEG_PREV] = 0
       Atomics.store(i32, sw + SEG_OWNER, 0)
@@ -487,6 +504,7 @@ export class Heap {
     i32[rec + HEAP_THREAD_ID] = 0
     queuesReset(i32, rec)
     this.id = -1
+    this.tag = -1
     this.direct = EMPTY_DIRECT
     Atomics.store(i32, rec + HEAP_STATE, HEAP_FREE)
   }

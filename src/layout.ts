@@ -227,7 +227,9 @@ export const SEG_PAGES = 16
 export const SMALL_PAGES_PER_SEGMENT = SEGMENT_SIZE >>> SMALL_PAGE_SHIFT
 
 /* ----- Page descriptor (word offsets from the descriptor's first word) -----------
-   +0   FLAGS            PAGE_FLAG_* (owner; racy reads by freeing threads)
+   +0   FLAGS            owner heap id << PAGE_OWNER_SHIFT | PAGE_FLAG_* (written only by
+                         the owner, racy reads by freeing threads: the free fast path
+                         compares it with its own tag, so it needs no segment header)
    +1   BLOCK_SIZE       bytes per block (owner writes at init; constant while in use)
    +2   START            byte offset of block 0 (constant while in use)
    +3   RESERVED         blocks that fit in the page
@@ -258,6 +260,10 @@ export const PAGE_AREA = 12
 /** Words per page descriptor. */
 export const PAGE_WORDS = 16
 
+/** FLAGS bits above this hold the owning heap id (0 once abandoned). */
+export const PAGE_OWNER_SHIFT = 8
+/** Mask of the PAGE_FLAG_* bits of FLAGS. */
+export const PAGE_FLAG_MASK = 0xff
 /** The page is in use (holds or can hand out blocks). */
 export const PAGE_FLAG_IN_USE = 1
 /** The page is in its heap's full queue. */

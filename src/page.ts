@@ -21,13 +21,13 @@ import { HeapCorruptionError } from './errors.js'
 import {
   BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, MAX_EXTEND_SIZE, MIN_EXTEND,
   PAGE_AREA, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE,
-  PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_PREV, PAGE_RESERVED, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE,
+  PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_OWNER_SHIFT, PAGE_PREV, PAGE_RESERVED, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE,
 } from './layout.js'
 
 /** Sets up a fresh page of `blockSize` blocks over [start, start+area) and makes its first blocks free. */
-export function pageInit(i32: Int32Array, key: number, pd: number, bin: number, blockSize: number,
+export function pageInit(i32: Int32Array, pd: number, owner: number, bin: number, blockSize: number,
   start: number, area: number, delayed: number): void {
-  i32[pd + PAGE_FLAGS] = PAGE_FLAG_IN_USE
+  i32[pd + PAGE_FLAGS] = (owner << PAGE_OWNER_SHIFT) | PAGE_FLAG_IN_USE
   i32[pd + PAGE_BLOCK_SIZE] = blockSize
   i32[pd + PAGE_START] = start
   i32[pd + PAGE_AREA] = area

@@ -3,7 +3,7 @@
 
   Bin 1 is 8 bytes; bins 2..9 go in 16-byte steps up to 128 bytes (so every
   block of 16 bytes or more is 16-aligned); above that four bins per power of
-  two (≤ 12.5% internal fragmentation), up to LARGE_OBJ_MAX. Larger requests
+  two (a block wastes < 20% of itself), up to LARGE_OBJ_MAX. Larger requests
   are huge (BIN_HUGE): one block in its own run of segments.
 ---------------------------------------------------------------------------- */
 

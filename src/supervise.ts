@@ -26,22 +26,29 @@ export function superviseWorker(arena: Arena, worker: Worker): void {
 
 /** The part of a piscina pool that supervisePool uses. */
 export interface PoolLike {
-  on(event: 'workerDestroy', listener: (worker: { id: number }) => void): unknown
+  on(event: 'workerCreate' | 'workerDestroy', listener: (worker: { id: number }) => void): unknown
 }
 
 /**
- * Reclaims the heaps of each worker a piscina pool destroys (idle timeout,
- * crash, pool.destroy()). Piscina emits `workerDestroy` when it starts
- * terminating a thread; the reclaim waits for that thread's `exit` when the
- * pool exposes its Worker, else runs on the next turn of the event loop.
+ * Reclaims the heaps of every thread of a piscina pool when it exits (idle
+ * timeout, crash, process.exit in a task, pool.destroy()). Call it right
+ * after `new Piscina(…)`, before the first task: piscina announces its first
+ * threads in a microtask. Each thread's id is taken when it is created (a
+ * piscina worker reports -1 once its thread is gone) and the reclaim waits
+ * for the thread's `exit`; if the pool does not expose its Worker, it runs
+ * when piscina reports the thread destroyed.
  */
 export function supervisePool(arena: Arena, pool: PoolLike): void {
-  pool.on('workerDestroy', (pw) => {
+  const ids = new WeakMap<object, number>()
+  pool.on('workerCreate', (pw) => {
     const thread = pw.id
     const worker = underlyingWorker(pw)
-    const reclaim = (): void => { arena.reclaimThreadHeaps(thread) }
-    if (worker !== undefined && worker.threadId >= 0) worker.once('exit', reclaim)
-    else setImmediate(reclaim)
+    if (worker !== undefined) worker.once('exit', () => { arena.reclaimThreadHeaps(thread) })
+    else ids.set(pw, thread)
+  })
+  pool.on('workerDestroy', (pw) => {
+    const thread = ids.get(pw)
+    if (thread !== undefined) setImmediate(() => { arena.reclaimThreadHeaps(thread) })
   })
 }
 

@@ -68,6 +68,28 @@ function blocksFillingSegments(arena: Arena, size: number, segments: number): nu
   return perSegment * segments
 }
 
+/** A copy of `xs` in a random order drawn from `seed` (Fisher–Yates). */
+function shuffled<X>(xs: X[], seed: number): X[] {
+  const r = rng(seed)
+  const out = xs.slice()
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1))
+    ;[out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
+}
+
+/** Throws unless the blocks [offset, size] are pairwise disjoint (an empty block counts as 1 byte). */
+function expectNoOverlap(blocks: Array<[number, number]>, why: string): void {
+  const sorted = blocks.slice().sort((x, y) => x[0] - y[0])
+  for (let k = 1; k < sorted.length; k++) {
+    const [p, size] = sorted[k - 1]
+    if (p + Math.max(size, 1) > sorted[k][0]) {
+      throw new Error(`${why} blocks overlap: 0x${p.toString(16)}+${size} and 0x${sorted[k][0].toString(16)}`)
+    }
+  }
+}
+
 const T = 30_000 // per-test deadline
 
 /** Suffix of the test names and messages of debug-mode variants. */
@@ -78,7 +100,7 @@ describe('multi-worker', () => {
 
   for (const debug of [false, true]) it(`B frees every block A allocated (cross-thread), A collects, nothing leaks${mode(debug)}`, async () => {
     const seed = 0xc0ffee01
-    const n = 3000
+    const n = debug ? 1500 : 3000 // debug mode is slower
     const why = `[cross-worker frees${mode(debug)}, seed=0x${seed.toString(16)}, n=${n}]`
     const arena = Arena.create({ size: 64 << 20, debug })
     const sizes = mixedSizes(seed, n)
@@ -166,6 +188,45 @@ describe('multi-worker', () => {
     }
   }, T)
 
+  /* ----- 1c. release while another thread frees into the heap's full pages ---------------- */
+
+  for (const debug of [false, true]) it(`A releases its heap while B is freeing into A's full pages: no block is lost${mode(debug)}`, async () => {
+    const seed = 0x5eed001c
+    const n = 12_000
+    const why = `[release amid cross-thread frees${mode(debug)}, seed=0x${seed.toString(16)}, n=${n}]`
+    const arena = Arena.create({ size: 64 << 20, debug })
+    const ctl = control()
+    let a: TestWorker | undefined
+    let b: TestWorker | undefined
+    try {
+      a = spawn('A', 'test-owner.ts', { buffer: arena.buffer })
+      b = spawn('B', 'test-freer.ts', { buffer: arena.buffer })
+      await Promise.all([a.call('info'), b.call('info')])
+      // one size: A's pages fill up and sit in its full queue (delayed free on)
+      const sizes = Array(n).fill(256)
+      const ptrs = await a.call<number[]>('alloc', { sizes, tag: 1 })
+      await b.call('verify', { ptrs, sizes, tag: 1 })
+      const order = shuffled(ptrs, seed) // frees hit A's pages in random order
+      // A releases once B has freed a quarter; B goes on freeing meanwhile
+      await Promise.all([
+        a.call('releaseAmid', { ctl: ctl.buffer, after: n / 4 }),
+        b.call('freeShowingProgress', { ptrs: order, ctl: ctl.buffer }),
+      ])
+      await a.call('exit')
+      await a.ended
+      expect(arena.check().liveBlocks, `${why} live once B freed everything`).toBe(0)
+      expect(arena.stats().heapsInUse, `${why} heaps after A left`).toBe(1)
+      await b.call('collect', true)
+      const s = arena.stats()
+      expect(s.abandonedNow, `${why} abandoned after B's collect(true)`).toBe(0)
+      expect(s.crossThreadFrees, `${why} crossThreadFrees`).toBe(n)
+      expect(arena.check(), `${why} after B's collect(true)`).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
+      await b.call('release')
+    } finally {
+      await terminateAll([a, b])
+    }
+  }, T)
+
   /* ----- 2. delayed free of full pages; huge blocks ------------------------------------ */
 
   it('frees into A\'s full pages reach A through its delayed list: A reuses them, no new segment', async () => {
@@ -235,7 +296,7 @@ describe('multi-worker', () => {
 
   for (const debug of [false, true]) it(`A releases and exits with live blocks; B frees them all and collect(true) reclaims A's segments${mode(debug)}`, async () => {
     const seed = 0x5eed0003
-    const n = 2000
+    const n = debug ? 1000 : 2000 // debug mode is slower
     const why = `[release then free elsewhere${mode(debug)}, seed=0x${seed.toString(16)}, n=${n}]`
     const arena = Arena.create({ size: 64 << 20, debug })
     const sizes = mixedSizes(seed, n, true)
@@ -322,6 +383,64 @@ describe('multi-worker', () => {
     }
   }, T)
 
+  /* ----- 4b. concurrent reclaim --------------------------------------------------------- */
+
+  it('B, C and D reclaim A\'s abandoned segments at the same time: each segment goes to one heap, no live block is handed out', async () => {
+    const seed = 0x5eed004b
+    const n = 6000
+    const parties = 3
+    const why = `[concurrent reclaim, seed=0x${seed.toString(16)}, n=${n}]`
+    const arena = Arena.create({ size: 64 << 20 })
+    const r = rng(seed)
+    const smallSizes = (count: number): number[] => Array.from({ length: count }, () => between(r, 0, 4096))
+    const aSizes = smallSizes(n)
+    const ws: TestWorker[] = []
+    try {
+      const a = spawn('A', 'test-owner.ts', { buffer: arena.buffer })
+      ws.push(a)
+      for (const name of ['B', 'C', 'D']) ws.push(spawn(name, 'test-freer.ts', { buffer: arena.buffer }))
+      const reclaimers = ws.slice(1)
+      await Promise.all(ws.map((w) => w.call('info')))
+
+      // A allocates, frees every third block (room in its pages), releases with the rest live
+      const aPtrs = await a.call<number[]>('alloc', { sizes: aSizes, tag: 1 })
+      await a.call('free', { ptrs: aPtrs.filter((_, i) => i % 3 === 0) })
+      const aLive = aPtrs.filter((_, i) => i % 3 !== 0)
+      const aLiveSizes = aSizes.filter((_, i) => i % 3 !== 0)
+      await a.call('release')
+      await a.call('exit')
+      await a.ended
+      const abandoned = arena.stats().abandonedNow
+      expect(abandoned, `${why} A's abandoned segments`).toBeGreaterThan(4)
+
+      // B, C, D allocate the same kind of sizes at once: each reclaims some of A's segments
+      const ctl = control().buffer
+      const mine = reclaimers.map(() => smallSizes(n / 2))
+      const got = await Promise.all(reclaimers.map((w, i) => w.call<number[]>('allocTogether', { sizes: mine[i], tag: 10 + i, ctl, parties })))
+      let s = arena.stats()
+      expect(s.reclaimedSegments, `${why} reclaimedSegments ≤ abandoned (a segment reclaimed twice counts twice)`).toBeLessThanOrEqual(s.abandonedSegments)
+      expect(s.reclaimedSegments, `${why} reclaimedSegments`).toBeGreaterThan(0)
+      verifyBlocks(arena.u8, aLive, aLiveSizes, 1, `${why} A's live blocks after the reclaim`)
+      got.forEach((ptrs, i) => verifyBlocks(arena.u8, ptrs, mine[i], 10 + i, `${why} ${reclaimers[i].name}'s blocks`))
+      expectNoOverlap([...aLive.map((p, i): [number, number] => [p, aLiveSizes[i]]),
+        ...got.flatMap((ptrs, k) => ptrs.map((p, i): [number, number] => [p, mine[k][i]]))], why)
+      expect(arena.check().liveBlocks, `${why} live after the reclaim`).toBe(aLive.length + got.reduce((t, g) => t + g.length, 0))
+
+      // everyone frees a third of A's blocks and all of its own, at once (local or cross-thread)
+      await Promise.all(reclaimers.map((w, i) => w.call('freeTogether', {
+        ptrs: [...aLive.filter((_, j) => j % parties === i), ...got[i]], ctl, parties,
+      })))
+      for (const w of reclaimers) await w.call('collect', true)
+      await Promise.all(reclaimers.map((w) => w.call('release')))
+      s = arena.stats()
+      expect(s.abandonedNow, `${why} abandoned at the end`).toBe(0)
+      expect(s.reclaimedSegments, `${why} every abandoned segment reclaimed exactly once`).toBe(s.abandonedSegments)
+      expect(arena.check(), `${why} end`).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
+    } finally {
+      await terminateAll(ws)
+    }
+  }, T)
+
   /* ----- 5 and 6. dead workers: crash, terminate, piscina ------------------------------------ */
 
   /** Main-thread end checks once a dead worker's heap was reclaimed: blocks readable, freeable, nothing leaks. */
@@ -337,11 +456,11 @@ describe('multi-worker', () => {
     expect(arena.stats().heapsInUse, `${why} heaps at the end`).toBe(0)
   }
 
-  it('a worker that dies of an uncaught error: superviseWorker reclaims its heap, its blocks stay valid', async () => {
+  for (const debug of [false, true]) it(`a worker that dies of an uncaught error: superviseWorker reclaims its heap, its blocks stay valid${mode(debug)}`, async () => {
     const seed = 0x5eed0005
     const sizes = mixedSizes(seed, 1500, true)
-    const why = `[crash recovery, seed=0x${seed.toString(16)}]`
-    const arena = Arena.create({ size: 64 << 20 })
+    const why = `[crash recovery${mode(debug)}, seed=0x${seed.toString(16)}]`
+    const arena = Arena.create({ size: 64 << 20, debug })
     let w: TestWorker | undefined
     try {
       w = spawn('crasher', 'test-crash.ts', { buffer: arena.buffer, sizes, tag: 7 },
@@ -359,11 +478,11 @@ describe('multi-worker', () => {
     }
   }, T)
 
-  it('a worker terminated while parked idle: superviseWorker reclaims its heap, its blocks stay valid', async () => {
+  for (const debug of [false, true]) it(`a worker terminated while parked idle: superviseWorker reclaims its heap, its blocks stay valid${mode(debug)}`, async () => {
     const seed = 0x5eed0006
     const sizes = mixedSizes(seed, 1500, true)
-    const why = `[terminate recovery, seed=0x${seed.toString(16)}]`
-    const arena = Arena.create({ size: 64 << 20 })
+    const why = `[terminate recovery${mode(debug)}, seed=0x${seed.toString(16)}]`
+    const arena = Arena.create({ size: 64 << 20, debug })
     const ctl = control()
     let w: TestWorker | undefined
     try {
@@ -440,7 +559,7 @@ describe('multi-worker', () => {
         await expect(pool.run({ buffer: arena.buffer, sizes, tag: 9, out: out.buffer, how }, { name: 'allocAndDie' }), `${why} the task`).rejects.toThrow()
         expect(out[0], `${why} blocks the task reported`).toBe(sizes.length)
         const ptrs = Array.from(out.subarray(1))
-        await waitFor(() => arena.stats().heapsInUse === 0, `${why} the dead thread's heap to be reclaimed`, [], 5_000)
+        await waitFor(() => arena.stats().heapsInUse === 0, `${why} the dead thread's heap to be reclaimed`, [], 3_000)
         freeFromMain(arena, ptrs, sizes, 9, why)
       } finally {
         pools.delete(pool)
@@ -485,12 +604,7 @@ describe('multi-worker', () => {
         verifyBlocks(arena.u8, r.ptrs, r.sizes, i, `${why} main checking worker ${i}`)
         r.ptrs.forEach((p, j) => blocks.push([p, r.sizes[j]]))
       })
-      blocks.sort((x, y) => x[0] - y[0])
-      for (let k = 1; k < blocks.length; k++) {
-        if (blocks[k - 1][0] + Math.max(blocks[k - 1][1], 1) > blocks[k][0]) {
-          throw new Error(`${why} blocks overlap: 0x${blocks[k - 1][0].toString(16)}+${blocks[k - 1][1]} and 0x${blocks[k][0].toString(16)}`)
-        }
-      }
+      expectNoOverlap(blocks, why)
       expect(arena.check().liveBlocks, `${why} live blocks`).toBe(blocks.length)
 
       await Promise.all(ws.map((w, i) => w.call('free', { ptrs: results[i].ptrs })))

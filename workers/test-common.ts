@@ -148,6 +148,16 @@ export function heapOps(heap: Heap, threadId: number): Handlers {
     free: ({ ptrs }: { ptrs: number[] }) => { for (const p of ptrs) heap.free(p) },
     collect: (force?: boolean) => heap.collect(force === true),
     release: () => heap.release(),
+    /** alloc, but only once `parties` workers have arrived at the barrier in `ctl`. */
+    allocTogether: ({ sizes, tag, ctl, parties }: { sizes: number[], tag: number, ctl: SharedArrayBuffer, parties: number }) => {
+      barrier(new Int32Array(ctl), CTL_BARRIER_START, parties)
+      return allocFilled(heap, sizes, tag)
+    },
+    /** free, but only once `parties` workers have arrived at the barrier in `ctl`. */
+    freeTogether: ({ ptrs, ctl, parties }: { ptrs: number[], ctl: SharedArrayBuffer, parties: number }) => {
+      barrier(new Int32Array(ctl), CTL_BARRIER_DONE, parties)
+      for (const p of ptrs) heap.free(p)
+    },
   }
 }
 
@@ -159,6 +169,8 @@ export const CTL_GO = 1
 /** Words used as one-shot barriers. */
 export const CTL_BARRIER_START = 2
 export const CTL_BARRIER_DONE = 3
+/** A worker's progress through a list (how many blocks it has freed so far). */
+export const CTL_PROGRESS = 4
 /** Bytes of a control buffer. */
 export const CTL_BYTES = 64
 

@@ -3,7 +3,7 @@
 // the same blocks; allocates, collects and releases like any heap (heapOps).
 import { threadId, workerData } from 'node:worker_threads'
 import { Arena, DoubleFreeError } from '../src/index.js'
-import { CTL_BARRIER_START, heapOps, meet, serve, verifyBlocks } from './test-common.js'
+import { CTL_BARRIER_START, CTL_PROGRESS, heapOps, meet, serve, verifyBlocks } from './test-common.js'
 
 /** raceFree: the freers meet again every this many blocks, to stay in step. */
 const RACE_CHUNK = 16
@@ -17,6 +17,17 @@ serve({
   verifyAndFree: ({ ptrs, sizes, tag }: { ptrs: number[], sizes: number[], tag: number }) => {
     verifyBlocks(arena.u8, ptrs, sizes, tag, `freer heap ${heap.id}`)
     for (const p of ptrs) heap.free(p)
+  },
+  /** Frees every block of `ptrs`, publishing how many it has freed so far in CTL_PROGRESS of `ctl`. */
+  freeShowingProgress: ({ ptrs, ctl }: { ptrs: number[], ctl: SharedArrayBuffer }) => {
+    const progress = new Int32Array(ctl)
+    for (let i = 0; i < ptrs.length; i++) {
+      heap.free(ptrs[i])
+      if ((i & 31) === 31) {
+        Atomics.store(progress, CTL_PROGRESS, i + 1)
+        Atomics.notify(progress, CTL_PROGRESS)
+      }
+    }
   },
   /**
    * Frees every block of `ptrs` in step with one other freer (they meet at a

@@ -570,12 +570,12 @@ describe('multi-worker', () => {
 
   /* ----- 7. concurrent growth ------------------------------------------------------------- */
 
-  it('4 workers allocating at once grow a 4 MiB arena to hold 40 MiB: few grows, every view current, no block shared', async () => {
+  for (const debug of [false, true]) it(`4 workers allocating at once grow a 4 MiB arena to hold ${debug ? 16 : 40} MiB: few grows, every view current, no block shared${mode(debug)}`, async () => {
     const seed = 0x5eed0007
     const workers = 4
-    const bytesEach = 10 << 20
-    const why = `[concurrent growth, seed=0x${seed.toString(16)}, ${workers} workers × ${bytesEach >> 20} MiB]`
-    const arena = Arena.create({ size: 4 << 20, maxSize: 256 << 20 })
+    const bytesEach = (debug ? 4 : 10) << 20 // debug mode is slower
+    const why = `[concurrent growth${mode(debug)}, seed=0x${seed.toString(16)}, ${workers} workers × ${bytesEach >> 20} MiB]`
+    const arena = Arena.create({ size: 4 << 20, maxSize: 256 << 20, debug })
     const initialSegments = arena.buffer.byteLength / SEGMENT_SIZE
     const growStep = arena.i32[ARENA_GROW_STEP]
     const ctl = control()

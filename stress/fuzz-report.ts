@@ -36,11 +36,13 @@ export function formatFuzzTable(r: FuzzReport): string {
     out.push(`release mode: immediate double frees reported as DoubleFreeError: ${(r.doubleFreeRate * 100).toFixed(2)}% ` +
       `(required ≥ ${RELEASE_DOUBLE_FREE_RATE * 100}%; the rest were rejected as invalid pointers: the first free had retired the page)`)
   }
+  const debug = !r.options.release
   out.push(`rounds: ${r.rounds}   wall: ${(r.wallMs / 1000).toFixed(1)} s   valid ops: ${count(r.ops)} ` +
-    `(mallocs ${count(r.mallocs)}, frees ${count(r.frees)} of which cross-worker ${count(r.crossFrees)}, reallocs ${count(r.reallocs)}, hand-offs ${count(r.handOffs)}, ` +
-    `use-after-free hunt mallocs ${count(r.huntMallocs)})`)
+    `(mallocs ${count(r.mallocs)}, frees ${count(r.frees)} of which cross-worker ${count(r.crossFrees)}, reallocs ${count(r.reallocs)}, hand-offs ${count(r.handOffs)}` +
+    `${debug ? `, use-after-free hunt mallocs ${count(r.huntMallocs)}` : ''})`)
   const fc = r.finalCheck
-  out.push(`arena.check(): ${r.midRunChecks} mid-run (+ ${r.uafChecks} while use-after-free victims sat free, each naming one); at the end ${fc === null ? 'not run' : `liveBlocks ${fc.liveBlocks}, segments ${fc.segmentsInUse}`}` +
+  out.push(`arena.check(): ${r.midRunChecks} mid-run${debug ? ` (+ ${r.uafChecks} while use-after-free victims sat free, each naming one)` : ''}; ` +
+    `at the end ${fc === null ? 'not run' : `liveBlocks ${fc.liveBlocks}, segments ${fc.segmentsInUse}`}` +
     `; after release ${r.releasedCheck === null ? 'not run' : `liveBlocks ${r.releasedCheck.liveBlocks}`}`)
   return out.join('\n')
 }

@@ -748,16 +748,19 @@ export class FuzzEngine {
 
   /** free() of a pointer inside a live block (debug: also into its header); the block stays live. */
   private freeInterior(): void {
-    const b = this.live[this.anyLive()]
+    let b = this.live[this.anyLive()]
     const g = this.rng
     let off: number
     if (this.debug) {
       off = g.chance(0.2) ? -8 * g.range(1, 3) : 8 * g.range(1, Math.max(1, (b.n + 8) >>> 3))
     } else {
-      const usable = this.valid(`usableSize(${hex(b.p)})`, b.p, () => this.heap.usableSize(b.p))
-      off = 8 * g.range(1, Math.max(1, Math.floor(Math.min(usable, 1 << 20) / 8) - 1))
-      if (off >= usable) off = usable - 8
-      if (off <= 0) { this.counts['free-interior'].skipped++; return }
+      let usable = this.valid(`usableSize(${hex(b.p)})`, b.p, () => this.heap.usableSize(b.p))
+      if (usable < 16) {
+        // an 8-byte block has no interior 8-aligned pointer: use a fresh bigger one
+        b = this.mallocFresh(g.range(16, 256))
+        usable = this.valid(`usableSize(${hex(b.p)})`, b.p, () => this.heap.usableSize(b.p))
+      }
+      off = 8 * g.range(1, Math.floor(Math.min(usable, 1 << 20) / 8) - 1)
     }
     this.badFree('free-interior', b.p + off, `free(${hex(b.p)} + ${off}) inside a live ${b.n}-byte block`)
   }

@@ -11,12 +11,12 @@
 ---------------------------------------------------------------------------- */
 
 import { fileURLToPath } from 'node:url'
+import type { Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Arena, superviseWorker, supervisePool } from '../src/index.js'
 import { ARENA_GROW_STEP, SEGMENT_SIZE, SMALL_PAGE_SHIFT } from '../src/layout.js'
 import { TestWorker, terminateAll } from '../workers/test-client.js'
-import type { Worker } from 'node:worker_threads'
 import { CTL_BYTES, CTL_GO, CTL_PARKED, between, mixedSizes, rng, signal, verifyBlocks } from '../workers/test-common.js'
 
 /** Absolute path of a worker file. */

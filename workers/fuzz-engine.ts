@@ -299,7 +299,8 @@ export class FuzzEngine {
     if (this.d.checkEveryMs <= 0) return
     const ctl = this.ctl
     const now = Date.now() & 0x7fffffff
-    if (now - ctl[CTL_LAST_UAF_CHECK] < this.d.checkEveryMs) return
+    const last = ctl[CTL_LAST_UAF_CHECK]
+    if (last !== 0 && ((now - last) & 0x7fffffff) < this.d.checkEveryMs) return
     const victims = new Set<number>()
     for (let from = 0; from < this.n; from++) {
       for (let to = 0; to < this.n; to++) {
@@ -374,7 +375,7 @@ export class FuzzEngine {
       Atomics.store(ctl, CTL_STOP, 1)
     }
     const last = ctl[CTL_LAST_CHECK]
-    if (this.d.checkEveryMs > 0 && ((now & 0x7fffffff) - last >= this.d.checkEveryMs || last === 0)) {
+    if (this.d.checkEveryMs > 0 && ((((now & 0x7fffffff) - last) & 0x7fffffff) >= this.d.checkEveryMs || last === 0)) {
       ctl[CTL_LAST_CHECK] = now & 0x7fffffff
       Atomics.add(ctl, CTL_CHECKS, 1)
       this.checkArena('at the end of a round')

@@ -158,8 +158,8 @@ describe('the allocator against a model of live blocks', () => {
   // debug mode's check() also verifies the fill of every free block, so it
   // gets fewer runs; together they stay well under 20 s on a busy machine
   it.each([
-    ['release mode', false, 150],
-    ['debug mode', true, 20],
+    ['release mode', false, 120],
+    ['debug mode', true, 15],
   ] as const)('keeps blocks disjoint and intact and counts them right, over random command sequences (%s)', (_, debug, numRuns) => {
     const cov = newCoverage()
     fc.assert(

@@ -110,7 +110,13 @@ export class DebugHeap extends Heap {
     const block = this.liveBlock(ptr)
     const i32 = this.i32
     const bsize = i32[blockPage(i32, block) + PAGE_BLOCK_SIZE]
-    this.checkGuards(block, bsize)
+    try {
+      this.checkGuards(block, bsize)
+    } catch (err) {
+      // a free racing with this realloc may have rewritten the header: then it is a double free
+      if ((Atomics.load(i32, bitWord(block, SEGMENT_ALLOC_BITS)) & bitMask(block)) === 0) throw new DoubleFreeError(ptr, 'freed while being reallocated')
+      throw err
+    }
     const old = i32[(block >>> 2) + DEBUG_SIZE]
     const room = bsize - DEBUG_EXTRA
     if (size <= room && size >= room >>> 1 && size > 0) {
@@ -141,11 +147,19 @@ export class DebugHeap extends Heap {
     const block = this.liveBlock(ptr)
     const pd = blockPage(i32, block)
     const bsize = i32[pd + PAGE_BLOCK_SIZE]
-    this.checkGuards(block, bsize)
-    // the allocation bit decides: of racing frees exactly one sees it set
+    // the allocation bit decides first: of racing frees exactly one sees it
+    // set, and only that one reads the header (the winner's free list push
+    // overwrites its first word)
     const mask = bitMask(block)
-    if ((Atomics.and(i32, bitWord(block, SEGMENT_ALLOC_BITS), ~mask) & mask) === 0) {
+    const bits = bitWord(block, SEGMENT_ALLOC_BITS)
+    if ((Atomics.and(i32, bits, ~mask) & mask) === 0) {
       throw new DoubleFreeError(ptr, 'another thread freed it at the same moment')
+    }
+    try {
+      this.checkGuards(block, bsize)
+    } catch (err) {
+      Atomics.or(i32, bits, mask) // rejected: the block stays allocated, nothing changed
+      throw err
     }
     const w = block >>> 2
     fill(this.u8, this.f64, ptr, ptr + i32[w + DEBUG_SIZE], DEBUG_BYTE_DEAD, DEAD64)

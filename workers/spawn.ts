@@ -7,11 +7,23 @@
   `tsx/esm/api` and then imports the .ts file.
 ---------------------------------------------------------------------------- */
 
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker, type WorkerOptions } from 'node:worker_threads'
 
-/** tsx's ESM API entry, resolved from here so the worker's cwd does not matter. */
-const TSX_API = import.meta.resolve('tsx/esm/api')
+/**
+ * tsx's ESM API entry (the "import" target of `tsx/esm/api`, read from tsx's
+ * package.json): require.resolve would pick the CommonJS build, whose
+ * register() fails to load its ESM half from a worker, and vitest's loader
+ * has no import.meta.resolve.
+ */
+const TSX_API = ((): string => {
+  const pkgJson = createRequire(import.meta.url).resolve('tsx/package.json')
+  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> }
+  return pathToFileURL(join(dirname(pkgJson), pkg.exports['./esm/api'].import.default)).href
+})()
 
 /** A Worker running the TypeScript module at `file` (absolute path or file: URL). */
 export function spawnTsWorker(file: string | URL, options: WorkerOptions = {}): Worker {

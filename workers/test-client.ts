@@ -2,42 +2,15 @@
   test-client.ts — the main-thread side of the multi-worker tests: starts a
   TypeScript worker and calls the operations it serves (test-common.ts
   `serve`), one request/reply pair per call.
-
-  Why not workers/spawn.ts: it resolves tsx with `import.meta.resolve`, which
-  vitest's module runner (vite-node) does not provide, so importing spawn.ts
-  from a test throws "import.meta.resolve is not a function". This file does
-  the same bootstrap (register tsx's ESM loader in the worker, then import the
-  .ts file) but resolves tsx with createRequire, which works under vitest,
-  tsx and plain node alike.
+  Workers start through workers/spawn.ts (tsx's loader registered in the
+  worker, then the .ts file imported).
 ---------------------------------------------------------------------------- */
 
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { Worker, type WorkerOptions } from 'node:worker_threads'
+import { spawnTsWorker } from './spawn.js'
 
-/**
- * tsx's ESM API entry (the "import" target of `tsx/esm/api`, read from tsx's
- * package.json: require.resolve would pick the CommonJS build, whose
- * register() fails to load its ESM half from a worker).
- */
-const TSX_API = ((): string => {
-  const pkgJson = createRequire(import.meta.url).resolve('tsx/package.json')
-  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> }
-  return pathToFileURL(join(dirname(pkgJson), pkg.exports['./esm/api'].import.default)).href
-})()
-
-/** A Worker running the TypeScript module at the absolute path `file` (same bootstrap as spawnTsWorker). */
-export function spawnTestWorker(file: string, options: WorkerOptions = {}): Worker {
-  const url = pathToFileURL(file).href
-  const code = `
-    import(${JSON.stringify(TSX_API)})
-      .then(({ register }) => { register(); return import(${JSON.stringify(url)}) })
-      .catch((err) => { setImmediate(() => { throw err }) })
-  `
-  return new Worker(code, { ...options, eval: true })
-}
+/** A Worker running the TypeScript module at the absolute path `file`. */
+export const spawnTestWorker = (file: string, options: WorkerOptions = {}): Worker => spawnTsWorker(file, options)
 
 /** Deadline of one call (generous: a call does at most a few thousand allocations). */
 export const CALL_DEADLINE_MS = 20_000

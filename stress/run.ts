@@ -226,14 +226,27 @@ export function replayCommand(o: ResolvedStressOptions, pattern: PatternName, ro
 /* ----- The pool -------------------------------------------------------------------------- */
 
 /**
- * TypeScript in piscina workers: `--import <tsx loader>` in the pool's
- * execArgv makes the worker load tsx before the .ts entry. Verified on Node
- * 20 under `tsx stress/stress.ts`, under vitest (whose transform does not
- * reach workers: without this the worker fails with "Unknown file extension
- * .ts") and under plain `node --import tsx`. The loader is resolved to an
- * absolute URL so the worker's cwd does not matter.
+ * TypeScript in piscina workers. `execArgv: ['--import', 'tsx']` works
+ * (under `tsx stress/stress.ts`, under vitest, under plain node), but it
+ * registers tsx's CommonJS hook too, and piscina loads a task file with
+ * `require()` first: the worker file and everything it imports (the whole
+ * allocator) then run as CommonJS compiled by esbuild, where every imported
+ * constant (`PAGE_FREE`, …) is a getter call on an exports object. Measured:
+ * mimalloc-stress rounds take twice as long that way (a worker profile shows
+ * ~15–25% of the time in `get` of src/layout.ts).
+ *
+ * So the workers register only tsx's ESM hooks (`register()` from
+ * `tsx/esm/api`, in a data: module given to `--import`): `require()` of a .ts
+ * file then fails, piscina falls back to `import()`, and the worker runs the
+ * same ES modules as the main thread. Verified on Node 20 under tsx, vitest
+ * (whose own transform does not reach workers) and `node --import tsx`.
+ * tsx's ESM API is resolved to an absolute file URL (from its package.json,
+ * since `import.meta.resolve` is not available under vitest).
  */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+const TSX_ESM_API = pathToFileURL(
+  createRequire(import.meta.url).resolve('tsx/package.json').replace(/package\.json$/, 'dist/esm/api/index.mjs'),
+).href
+const TSX_ESM_ONLY = 'data:text/javascript,' + encodeURIComponent(`import { register } from ${JSON.stringify(TSX_ESM_API)}; register()`)
 /** piscina's `filename` must be an absolute path or a file:// URL. */
 const WORKER_FILE = new URL('../workers/stress-worker.ts', import.meta.url).href
 
@@ -244,7 +257,7 @@ function createPool(workers: number): Piscina<StressTask, TaskResult> {
     maxThreads: workers,
     idleTimeout: 60_000,
     concurrentTasksPerWorker: 1,
-    execArgv: ['--import', TSX_LOADER],
+    execArgv: ['--import', TSX_ESM_ONLY],
   })
 }
 

@@ -6,9 +6,10 @@
   a SharedArrayBuffer arrives as a new JS object with every task (it is
   shared, not copied), so the cache is keyed by the task's `arenaId`.
 
-  TypeScript in piscina workers: the pool is created with
-  `execArgv: ['--import', <tsx loader>]` (see stress/run.ts), which works
-  whether the main script runs under tsx, under vitest or under plain node.
+  TypeScript: stress/run.ts starts the pool with tsx's ESM hooks only, so
+  piscina's `require()` of this file fails and it is `import()`ed as an ES
+  module (with tsx's CommonJS hook it would run as CommonJS, twice as slow:
+  see the comment on TSX_ESM_ONLY in run.ts).
 ---------------------------------------------------------------------------- */
 
 import { Arena } from '../src/index.js'

@@ -46,10 +46,13 @@ const MAX_HEAPS_LIMIT = 1024
 export class Arena {
   /** The SharedArrayBuffer holding the whole arena. */
   readonly buffer: SharedArrayBuffer
-  /** Every metadata word; tracks the buffer's length when it grows. */
-  readonly i32: Int32Array
-  /** Every byte of the buffer; tracks the buffer's length when it grows. */
-  readonly u8: Uint8Array
+  /**
+   * @internal Every word of the buffer. Fixed-length views: on Node 20 a view
+   * that tracks a growable buffer's length is ~20× slower to index, so views
+   * are re-made on slow paths when the buffer has grown (refreshViews).
+   */
+  i32: Int32Array
+  private bytes: Uint8Array
   /** Random cookie XOR-ed into free-list links. */
   readonly key: number
   readonly debug: boolean
@@ -61,8 +64,8 @@ export class Arena {
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer
-    this.i32 = new Int32Array(buffer)
-    this.u8 = new Uint8Array(buffer)
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2)
+    this.bytes = new Uint8Array(buffer, 0, buffer.byteLength)
     const i32 = this.i32
     this.key = i32[ARENA_KEY]
     this.debug = (i32[ARENA_FLAGS] & ARENA_FLAG_DEBUG) !== 0
@@ -138,6 +141,21 @@ export class Arena {
     return new Arena(buffer)
   }
 
+  /** A Uint8Array over the whole buffer, current even after the buffer grew. */
+  get u8(): Uint8Array {
+    this.refreshViews()
+    return this.bytes
+  }
+
+  /** @internal Re-makes the views if the buffer grew (any thread may have grown it). */
+  refreshViews(): void {
+    if (!this.buffer.growable) return
+    const length = this.buffer.byteLength
+    if (length === this.bytes.length) return
+    this.i32 = new Int32Array(this.buffer, 0, length >>> 2)
+    this.bytes = new Uint8Array(this.buffer, 0, length)
+  }
+
   /* ----- Heaps ------------------------------------------------------------------ */
 
   /** Claims a heap slot for the calling thread. No free slot → AllocatorError. */
@@ -202,6 +220,7 @@ export class Arena {
       if (seg >= 0) {
         const inUse = Atomics.add(i32, ARENA_SEGMENTS_IN_USE, span) + span
         atomicMax(i32, ARENA_PEAK_SEGMENTS, inUse)
+        this.refreshViews() // the segment may lie past our views if another thread grew the buffer
         return seg
       }
       if (!this.grow(limit, span)) return 0
@@ -262,11 +281,13 @@ export class Arena {
 
   /** Validates every invariant; throws HeapCorruptionError on the first broken one. Call when no thread allocates. */
   check(): CheckResult {
+    this.refreshViews()
     return checkArena(this)
   }
 
   /** A racy snapshot of the arena's counters; never throws. */
   stats(): ArenaStats {
+    this.refreshViews()
     return arenaStats(this)
   }
 }

@@ -72,8 +72,13 @@ function blockPage(i32: Int32Array, block: number): number {
 export class DebugHeap extends Heap {
   /** Serial number of the last block this heap handed out. */
   private serial = 0
-  /** The buffer as doubles, for 8-byte fills and checks (tracks growth). */
-  private readonly f64 = new Float64Array(this.arena.buffer)
+  /** The buffer as doubles, for 8-byte fills and checks. */
+  private f64 = new Float64Array(this.arena.buffer, 0, this.arena.buffer.byteLength >>> 3)
+
+  override sync(): void {
+    super.sync()
+    if (this.f64.length !== this.i32.length >>> 1) this.f64 = new Float64Array(this.arena.buffer, 0, this.i32.length >>> 1)
+  }
 
   override malloc(size: number): number {
     checkSize(size, 'malloc size')
@@ -176,6 +181,7 @@ export class DebugHeap extends Heap {
    * InvalidPointerError (never a block's pointer). Reads only.
    */
   private liveBlock(ptr: number): number {
+    this.sync()
     if (typeof ptr !== 'number' || !Number.isInteger(ptr) || ptr < DEBUG_HEADER || ptr >= this.arena.buffer.byteLength || (ptr & 7) !== 0) {
       pageOfPointer(this, ptr) // throws the precise reason
     }

@@ -46,10 +46,12 @@ export class Heap {
   id: number
   /** @internal word offset of the heap record */
   readonly rec: number
-  /** @internal views and key (copied from the arena for the fast paths) */
-  readonly i32: Int32Array
-  readonly u8: Uint8Array
+  /** @internal views and key (copied from the arena for the fast paths; see sync) */
+  i32: Int32Array
+  u8: Uint8Array
   readonly key: number
+  /** @internal segments inside our views: a pointer past them sends free to its slow path */
+  private segLimit: number
   /** @internal word offset of the direct table in use (the empty one once released) */
   private direct: number
   /** FLAGS of this heap's pages that are in use and not full: the free fast path's test (-1 once released). */
@@ -61,6 +63,7 @@ export class Heap {
     this.rec = arena.heapRecord(id)
     this.i32 = arena.i32
     this.u8 = arena.u8
+    this.segLimit = this.i32.length >>> (SEGMENT_SHIFT - 2)
     this.key = arena.key
     this.direct = this.rec + HEAP_DIRECT
     this.tag = (id << PAGE_OWNER_SHIFT) | PAGE_FLAG_IN_USE
@@ -124,6 +127,7 @@ export class Heap {
     checkSize(size, 'realloc size')
     this.assertLive()
     if (ptr === 0) return this.malloc(size)
+    this.sync()
     const pd = pageOfPointer(this, ptr)
     // a freed block is not resized (best effort in release mode, as for free)
     if (looksFree(this, pd, ptr) && onFreeList(this, pd, ptr, this.i32[segWord(segOfPage(pd)) + SEG_OWNER] === this.id)) {
@@ -156,6 +160,19 @@ export class Heap {
     return this.mallocHuge(size, alignment, 0)
   }
 
+  /**
+   * @internal Picks up a buffer another thread (or we) grew: re-reads the
+   * arena's views. Slow paths call it before touching memory they did not
+   * reach through their own pages.
+   */
+  sync(): void {
+    this.arena.refreshViews()
+    if (this.i32 === this.arena.i32) return
+    this.i32 = this.arena.i32
+    this.u8 = this.arena.u8
+    this.segLimit = this.i32.length >>> (SEGMENT_SHIFT - 2)
+  }
+
   /** @internal Everything the fast path does not handle. */
   mallocGeneric(size: number): number {
     checkSize(size, 'malloc size')
@@ -166,6 +183,7 @@ export class Heap {
 
   /** @internal Pops a block from a page of `bin`, finding, reclaiming or making one (_mi_malloc_generic). */
   mallocInBin(bin: number): number {
+    this.sync()
     this.processDelayed()
     let pd = this.findFreePage(bin)
     if (pd === 0 && this.tryReclaim(RECLAIM_BATCH)) pd = this.findFreePage(bin)
@@ -209,10 +227,11 @@ export class Heap {
 
   /** A new page for `bin` from one of the heap's segments or a new one; 0 if the arena is full. */
   private freshPage(bin: number): number {
-    const i32 = this.i32
     const bsize = BIN_SIZE[bin]
     const pd = segmentPageAlloc(this.arena, this.id, this.rec, pageKindOf(bsize))
     if (pd === 0) return 0
+    this.sync() // claiming a segment may have grown the buffer
+    const i32 = this.i32
     pageInit(i32, pd, this.id, bin, bsize, i32[pd + PAGE_START], i32[pd + PAGE_AREA], DELAYED_NO)
     if (this.arena.debug) clearStaleMarks(i32, pd)
     pageExtend(i32, this.key, pd)
@@ -227,6 +246,7 @@ export class Heap {
    */
   mallocHuge(size: number, alignment: number, lead: number): number {
     if (size > MAX_ALLOC_SIZE) return 0
+    this.sync()
     this.processDelayed()
     const hs = this.arena.segHeaderSize
     const offset = Math.ceil((hs + lead) / alignment) * alignment - lead
@@ -238,6 +258,7 @@ export class Heap {
       seg = segmentAlloc(this.arena, this.id, KIND_HUGE, span)
       if (seg === 0) return 0
     }
+    this.sync()
     const i32 = this.i32
     const sw = segWord(seg)
     const pd = pageDesc(sw, 0)
@@ -264,7 +285,7 @@ export class Heap {
     const i32 = this.i32
     const seg = ptr >>> SEGMENT_SHIFT
     const kind = i32[SEGMAP + seg]
-    if (kind <= 0 || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
+    if (kind <= 0 || seg >= this.segLimit || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
     const sw = seg << (SEGMENT_SHIFT - 2)
     const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> KIND_PAGE_SHIFT[kind]) * PAGE_WORDS
     const start = i32[pd + PAGE_START]
@@ -292,6 +313,7 @@ export class Heap {
   /** A pointer the fast path refused: 0 or invalid (throws the precise error). */
   private freeSlow(ptr: number): void {
     if (ptr === 0) return
+    this.sync()
     const pd = pageOfPointer(this, ptr)
     // valid after all: a 1 MiB-aligned huge block, or a page changed under a racy read
     freeGeneric(this, ptr, segWord(segOfPage(pd)), pd)
@@ -300,6 +322,7 @@ export class Heap {
   /** Bytes usable at `ptr` (at least the requested size). Invalid pointer → InvalidPointerError. */
   usableSize(ptr: number): number {
     this.assertLive()
+    this.sync()
     const pd = pageOfPointer(this, ptr)
     return this.i32[pd + PAGE_BLOCK_SIZE]
   }
@@ -376,9 +399,10 @@ export class Heap {
 
   /** Reclaims up to `max` abandoned segments; true if any was. */
   private tryReclaim(max: number): boolean {
+    if (this.i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test
+    this.sync()
     const i32 = this.i32
-    if (i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test
-    const limit = Atomics.load(i32, ARENA_SEGMENT_LIMIT)
+    const limit = Math.min(Atomics.load(i32, ARENA_SEGMENT_LIMIT), this.segLimit) // only segments inside our views
     let n = 0
     let from = this.arena.metaSegments
     while (n < max) {
@@ -443,6 +467,7 @@ export class Heap {
    */
   collect(force = false): void {
     this.assertLive()
+    this.sync()
     this.processDelayed()
     if (force) while (this.tryReclaim(64)) { /* all of them */ }
     const i32 = this.i32
@@ -466,6 +491,7 @@ export class Heap {
    */
   release(): void {
     this.assertLive()
+    this.sync()
     const i32 = this.i32
     const rec = this.rec
     // 1. no thread may use our delayed list from now on (waits out DELAYED_FREEING)

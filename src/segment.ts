@@ -128,13 +128,13 @@ function segQueueRemove(i32: Int32Array, rec: number, seg: number): void {
  * page). Returns the page descriptor, or 0 when the arena is full.
  */
 export function segmentPageAlloc(arena: Arena, owner: number, rec: number, kind: number): number {
-  const i32 = arena.i32
-  let seg = kind === KIND_LARGE ? 0 : i32[segQueueOf(rec, kind)]
+  let seg = kind === KIND_LARGE ? 0 : arena.i32[segQueueOf(rec, kind)]
   if (seg === 0) {
     seg = segmentAlloc(arena, owner, kind, 1)
     if (seg === 0) return 0
-    if (kind !== KIND_LARGE) segQueuePush(i32, rec, seg)
+    if (kind !== KIND_LARGE) segQueuePush(arena.i32, rec, seg)
   }
+  const i32 = arena.i32 // read after segmentAlloc: claiming may have grown the buffer and re-made the views
   const sw = segWord(seg)
   const count = i32[sw + SEG_PAGE_COUNT]
   let pd = 0

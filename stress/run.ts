@@ -111,14 +111,16 @@ export class StressUsageError extends Error {
 export function resolveOptions(o: StressOptions = {}): ResolvedStressOptions {
   const int = (name: string, v: number | undefined, min: number, max: number): number | undefined => {
     if (v === undefined) return undefined
-    if (!Number.isSafeInteger(v) || v < min || v > max) throw new StressUsageError(`${name} must be an integer in ${min}..${max}, got ${String(v)}`)
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      throw new StressUsageError(`${name} (--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}) must be an integer in ${min}..${max}, got ${String(v)}`)
+    }
     return v
   }
   const workers = int('workers', o.workers, 1, 1000) ?? DEFAULTS.workers
   const iterations = int('iterations', o.iterations, 1, Number.MAX_SAFE_INTEGER)
   let seconds = o.seconds
   if (seconds !== undefined && !(typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0)) {
-    throw new StressUsageError(`seconds must be a positive number, got ${String(seconds)}`)
+    throw new StressUsageError(`seconds (--seconds) must be a positive number, got ${String(seconds)}`)
   }
   if (seconds === undefined && iterations === undefined) seconds = DEFAULTS.seconds
   const patterns = [...(o.patterns ?? PATTERNS)]

@@ -345,7 +345,7 @@ export function freeItems(c: Ctx, p: number): void {
   const i32 = c.i32
   const w = p >>> 2
   const items = (i32[w] ^ COOKIE_LO) >>> 0
-  if (i32[w + 1] !== COOKIE_HI || items === 0 || items > 2 * MAX_ITEMS || p + 8 * items > c.arena.buffer.byteLength) {
+  if (i32[w + 1] !== COOKIE_HI || items === 0 || items > 2 * MAX_ITEMS || p + 8 * items > c.i32.length * 4) {
     c.fail({
       kind: 'corruption', message: 'the first word of a mimalloc-stress block is not a valid (items ^ cookie) header',
       ptr: p, offset: i32[w + 1] !== COOKIE_HI ? 4 : 0, expected: i32[w + 1] !== COOKIE_HI ? COOKIE_HI : undefined,

@@ -172,7 +172,10 @@ export interface PatternReport {
   /** The first is the cause; later ones may be its consequences. */
   failures: Failure[]
   rounds: number
-  /** Time of the rounds (tasks plus the main thread's part between rounds), without pool start-up and final checks. */
+  /**
+   * Time of the rounds (tasks plus the main thread's part between rounds), without the first pool
+   * start-up and the final checks (with `recreate`, the pool restarts between rounds are included).
+   */
   wallMs: number
   /** Pool start-up and warm-up (before the first round). */
   setupMs: number

@@ -15,6 +15,7 @@ import { threadId } from 'node:worker_threads'
 import { claimRun, releaseRange, setRange } from './bitmap.js'
 import { ArenaFormatError, AllocatorError } from './errors.js'
 import { Heap } from './heap.js'
+import { resetFreeing } from './free.js'
 import { DebugHeap } from './debug.js'
 import { checkArena, type CheckResult } from './check.js'
 import { arenaStats, type ArenaStats } from './stats.js'
@@ -23,7 +24,7 @@ import {
   ARENA_KEY, ARENA_MAGIC, ARENA_MAGIC_VALUE, ARENA_MAX_HEAPS, ARENA_MAX_SEGMENTS, ARENA_META_SEGMENTS,
   ARENA_PEAK_SEGMENTS, ARENA_SEGMENTS_IN_USE, ARENA_SEGMENT_LIMIT, ARENA_SEGMENT_SHIFT,
   ARENA_SEG_HEADER_SIZE, ARENA_VERSION, ARENA_VERSION_VALUE, DIRECT_ENTRIES, EMPTY_DIRECT,
-  EMPTY_PAGE, HEAP_FREE, HEAP_IN_USE, HEAP_RECORDS, HEAP_STATE, HEAP_THREAD_ID, HEAP_WORDS, MAX_ARENA_SIZE,
+  EMPTY_PAGE, HEAP_FREE, HEAP_FREEING, HEAP_IN_USE, HEAP_RECORDS, HEAP_STATE, HEAP_THREAD_ID, HEAP_WORDS, MAX_ARENA_SIZE,
   MAX_SEGMENTS, SEGMAP, SEGMENT_HEADER_SIZE, SEGMENT_HEADER_SIZE_DEBUG, SEGMENT_SHIFT,
   SEGMENT_SIZE, SEGMENT_ALLOC_BITS,
 } from './layout.js'
@@ -197,11 +198,28 @@ export class Arena {
     for (let id = 1; id <= this.maxHeaps; id++) {
       const rec = this.heapRecord(id)
       if (Atomics.load(this.i32, rec + HEAP_STATE) === HEAP_IN_USE && this.i32[rec + HEAP_THREAD_ID] === thread) {
+        // it died holding a page in DELAYED_FREEING: let the page's owner move on
+        const pd = this.i32[rec + HEAP_FREEING]
+        if (pd !== 0) resetFreeing(this.i32, pd)
         this.reclaimHeap(id)
         ids.push(id)
       }
     }
+    this.releaseGrowLock(thread)
     return ids
+  }
+
+  /**
+   * If thread `thread` died holding GROW_LOCK (`finally` does not run on
+   * worker.terminate()), publish whatever length the buffer has and free the lock.
+   */
+  private releaseGrowLock(thread: number): void {
+    const i32 = this.i32
+    if (Atomics.load(i32, ARENA_GROW_LOCK) !== thread + 1) return
+    const grown = Math.min(this.maxSegments, this.buffer.byteLength / SEGMENT_SIZE)
+    if (grown > Atomics.load(i32, ARENA_SEGMENT_LIMIT)) Atomics.store(i32, ARENA_SEGMENT_LIMIT, grown)
+    Atomics.compareExchange(i32, ARENA_GROW_LOCK, thread + 1, 0)
+    Atomics.notify(i32, ARENA_GROW_LOCK)
   }
 
   /** Word offset of the record of heap `id`. */
@@ -258,8 +276,8 @@ export class Arena {
   private grow(seenLimit: number, span: number): boolean {
     const i32 = this.i32
     if (seenLimit >= this.maxSegments) return false
-    if (Atomics.compareExchange(i32, ARENA_GROW_LOCK, 0, 1) !== 0) {
-      while (Atomics.load(i32, ARENA_GROW_LOCK) !== 0) Atomics.wait(i32, ARENA_GROW_LOCK, 1, 1)
+    if (Atomics.compareExchange(i32, ARENA_GROW_LOCK, 0, threadId + 1) !== 0) {
+      for (let held; (held = Atomics.load(i32, ARENA_GROW_LOCK)) !== 0;) Atomics.wait(i32, ARENA_GROW_LOCK, held, 1)
       return true
     }
     try {

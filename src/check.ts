@@ -29,7 +29,7 @@ import {
   SMALL_PAGE_SHIFT,
 } from './layout.js'
 import { queueOf } from './page-queue.js'
-import { pageDesc, segWord } from './segment.js'
+import { pageDesc, pageOfAddress, segWord } from './segment.js'
 import { BIN_SIZE } from './size-classes.js'
 import { atomicMax } from './arena.js'
 import { debugBlockProblem } from './debug.js'
@@ -55,9 +55,8 @@ export function checkArena(a: Arena): CheckResult {
   /* ----- the page of a block, for delayed-list entries ----- */
   const pageOf = (b: number): number => {
     const seg = b >>> SEGMENT_SHIFT
-    if ((b & 7) !== 0 || seg < meta || seg >= limit || i32[SEGMAP + seg] <= 0) fail(`delayed-free list holds ${hex(b)}, not a block in a segment`, b)
-    const sw = segWord(seg)
-    return pageDesc(sw, ((b >>> 0) & (SEGMENT_SIZE - 1)) >>> i32[sw + SEG_PAGE_SHIFT])
+    if ((b & 7) !== 0 || seg < meta || seg >= limit || i32[SEGMAP + seg] === 0) fail(`delayed-free list holds ${hex(b)}, not a block in a segment`, b)
+    return pageOfAddress(i32, b)
   }
 
   /* ----- 1. delayed lists ----- */

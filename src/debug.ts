@@ -26,7 +26,7 @@ import {
   SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
   SEG_PAGE_SHIFT,
 } from './layout.js'
-import { pageDesc, segWord } from './segment.js'
+import { pageDesc, pageOfAddress, segWord } from './segment.js'
 import { BIN_SIZE, binOf } from './size-classes.js'
 
 /** Rear guard bytes written and checked (an overflow of up to this many bytes is caught on free). */
@@ -58,11 +58,8 @@ function bitMask(b: number): number {
 
 /** Where a debug block sits: its page descriptor, or 0 if `block` is not an initialized block start of a page in use. */
 function blockPage(i32: Int32Array, block: number): number {
-  const seg = block >>> SEGMENT_SHIFT
-  if (block < 0 || i32[SEGMAP + seg] <= 0) return 0
-  const sw = segWord(seg)
-  const pd = pageDesc(sw, (block & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
-  if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) return 0
+  const pd = block < 0 ? 0 : pageOfAddress(i32, block)
+  if (pd === 0 || (i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) return 0
   const diff = block - (i32[pd + PAGE_START] >>> 0)
   const bsize = i32[pd + PAGE_BLOCK_SIZE]
   const idx = Math.floor(diff / bsize)

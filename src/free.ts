@@ -11,7 +11,7 @@
 import type { Heap } from './heap.js'
 import { DoubleFreeError, InvalidPointerError } from './errors.js'
 import {
-  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE, HEAP_XFREES,
+  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE, HEAP_FREEING, HEAP_XFREES,
   PAGE_AREA, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FLAG_IN_USE,
   PAGE_FREE, PAGE_LOCAL_FREE, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, SEGMAP, SEGMENT_MASK,
   SEGMENT_SHIFT, SEG_OWNER, SEG_PAGE_SHIFT,
@@ -133,7 +133,11 @@ export function freeBlockMt(h: Heap, pd: number, p: number): void {
   for (;;) {
     useDelayed = (tf & DELAYED_MASK) === DELAYED_USE
     let next: number
-    if (useDelayed) next = (tf & BLOCK_MASK) | DELAYED_FREEING
+    if (useDelayed) {
+      // say where we hold FREEING, so a supervisor can undo it if this thread dies inside
+      i32[h.rec + HEAP_FREEING] = pd
+      next = (tf & BLOCK_MASK) | DELAYED_FREEING
+    }
     else {
       i32[p >>> 2] = (tf & BLOCK_MASK) ^ key // link before publishing; the CAS orders it
       next = p | (tf & DELAYED_MASK)
@@ -142,7 +146,10 @@ export function freeBlockMt(h: Heap, pd: number, p: number): void {
     if (prev === tf) break
     tf = prev
   }
-  if (!useDelayed) return
+  if (!useDelayed) {
+    i32[h.rec + HEAP_FREEING] = 0 // in case a lost CAS race had set it
+    return
+  }
   // DELAYED_FREEING pins the owner: it cannot abandon the page until we reset it
   const owner = Atomics.load(i32, segWord(pd >>> (SEGMENT_SHIFT - 2)) + SEG_OWNER)
   const dw = h.arena.heapRecord(owner) + HEAP_DELAYED_FREE
@@ -154,10 +161,17 @@ export function freeBlockMt(h: Heap, pd: number, p: number): void {
     head = prev
   }
   // and reset DELAYED_FREEING → DELAYED_NO
-  tf = Atomics.load(i32, w)
-  for (;;) {
+  resetFreeing(i32, pd)
+  i32[h.rec + HEAP_FREEING] = 0
+}
+
+/** DELAYED_FREEING → DELAYED_NO on page `pd` (whatever blocks other threads push meanwhile). */
+export function resetFreeing(i32: Int32Array, pd: number): void {
+  const w = pd + PAGE_XTHREAD_FREE
+  let tf = Atomics.load(i32, w)
+  while ((tf & DELAYED_MASK) === DELAYED_FREEING) {
     const prev = Atomics.compareExchange(i32, w, tf, (tf & BLOCK_MASK) | DELAYED_NO)
-    if (prev === tf) break
+    if (prev === tf) return
     tf = prev
   }
 }

@@ -20,16 +20,16 @@ import {
   ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
   ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK,
   DELAYED_NEVER, DELAYED_NO, DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE,
-  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
+  HEAP_FREEING, HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
   KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE,
   PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
   PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP,
   SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT,
-  SEG_PAGE_SHIFT, SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
+  SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
 } from './layout.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
-import { pageDesc, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
+import { pageDesc, pageOfAddress, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
 import { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
 
 /** Page shift of each segment kind (index KIND_*), so free needs no segment header read. */
@@ -78,6 +78,7 @@ export class Heap {
     i32[h.rec + HEAP_SEG_FREE_SMALL] = 0
     i32[h.rec + HEAP_SEG_FREE_MEDIUM] = 0
     i32[h.rec + HEAP_XFREES] = 0
+    i32[h.rec + HEAP_FREEING] = 0
     i32[h.rec + HEAP_SERIAL] = Atomics.add(i32, ARENA_HEAP_SERIAL, 1) + 1
     queuesReset(i32, h.rec)
     return h
@@ -378,21 +379,30 @@ export class Heap {
     let b = Atomics.exchange(i32, dw, 0)
     while (b !== 0) {
       const next = i32[b >>> 2] ^ this.key
-      this.freeDelayedBlock(b >>> 0)
+      const p = b >>> 0
+      const pd = pageOfAddress(i32, p)
+      // its freer pushed p and is about to reset FREEING → NO; until it has,
+      // the page is not ours to move: put p back for a later pass (as mimalloc)
+      if ((Atomics.load(i32, pd + PAGE_XTHREAD_FREE) & DELAYED_MASK) === DELAYED_FREEING) this.delayedPush(p)
+      else {
+        pageFreeCollect(i32, this.key, pd, false)
+        freeLocal(this, pd, p)
+      }
       b = next
     }
   }
 
-  /** A block from the delayed list: wait until its freer left DELAYED_FREEING, then free it locally. */
-  private freeDelayedBlock(p: number): void {
+  /** Pushes block `p` back on this heap's delayed list (CAS: freers push concurrently). */
+  private delayedPush(p: number): void {
     const i32 = this.i32
-    const seg = p >>> SEGMENT_SHIFT
-    const sw = segWord(seg)
-    const pd = pageDesc(sw, (p & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
-    // the freer pushed p, then resets FREEING → NO: it is a few instructions away
-    while ((Atomics.load(i32, pd + PAGE_XTHREAD_FREE) & DELAYED_MASK) === DELAYED_FREEING) { /* spin */ }
-    pageFreeCollect(i32, this.key, pd, false)
-    freeLocal(this, pd, p)
+    const dw = this.rec + HEAP_DELAYED_FREE
+    let head = Atomics.load(i32, dw)
+    for (;;) {
+      i32[p >>> 2] = head ^ this.key
+      const prev = Atomics.compareExchange(i32, dw, head, p | 0)
+      if (prev === head) return
+      head = prev
+    }
   }
 
   /* ----- Abandoned segments: reclaim --------------------------------------------- */
@@ -488,32 +498,43 @@ export class Heap {
    * are freed, segments still holding live blocks are abandoned for other
    * heaps to reclaim. Blocks stay valid and freeable from any heap. Later
    * calls on this heap throw AllocatorError.
+   *
+   * It finds the heap's segments by their owner word and never follows queue
+   * links, so it can finish the release of a thread that was killed in the
+   * middle of an allocator call — even in the middle of release itself —
+   * without touching pages that other heaps have since reclaimed.
    */
   release(): void {
     this.assertLive()
     this.sync()
     const i32 = this.i32
     const rec = this.rec
+    const segs = this.ownedSegments()
     // 1. no thread may use our delayed list from now on (waits out DELAYED_FREEING)
-    this.visitPages((pd) => pageUseDelayed(i32, pd, DELAYED_NEVER, true))
-    // 2. blocks already on it are ours to free
-    this.processDelayed()
-    // 3. collect every page, free the empty ones, remember the segments left
-    const segs = new Set<number>()
-    for (let bin = 1; bin <= BIN_FULL; bin++) {
-      let pd = queueFirst(i32, rec, bin)
-      while (pd !== 0) {
-        const next = i32[pd + PAGE_NEXT]
-        pageFreeCollect(i32, this.key, pd, true)
-        if (i32[pd + PAGE_USED] === 0) this.pageFree(pd, bin)
-        else segs.add(segOfPage(pd))
-        pd = next
-      }
+    for (const seg of segs) this.visitSegmentPages(seg, (pd) => pageUseDelayed(i32, pd, DELAYED_NEVER, true))
+    // 2. blocks already on it go back on their pages (no queue moves: the queues are dropped below)
+    for (let b = Atomics.exchange(i32, rec + HEAP_DELAYED_FREE, 0); b !== 0;) {
+      const next = i32[b >>> 2] ^ this.key
+      const pd = pageOfAddress(i32, b >>> 0)
+      i32[b >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ this.key
+      i32[pd + PAGE_LOCAL_FREE] = b
+      i32[pd + PAGE_USED]--
+      b = next
     }
-    // 4. abandon them: owner 0 first, then the abandoned bit (its Atomics.or
-    //    orders all our writes before the reclaimer's Atomics.and)
+    // 3. per segment: free the empty pages; abandon what still holds blocks —
+    //    owner 0 first, the abandoned bit last (its Atomics.or orders all our
+    //    writes before the reclaimer's Atomics.and)
     for (const seg of segs) {
       const sw = segWord(seg)
+      let emptied = false
+      this.visitSegmentPages(seg, (pd) => {
+        if (emptied) return // the segment went back to the arena: not ours to read any more
+        pageFreeCollect(i32, this.key, pd, true)
+        if (i32[pd + PAGE_USED] !== 0) return
+        emptied = i32[sw + SEG_USED_PAGES] === 1
+        segmentPageFree(this.arena, 0, pd) // the last one returns the segment to the arena
+      })
+      if (emptied) continue
       for (let i = 0, n = i32[sw + SEG_PAGE_COUNT]; i < n; i++) i32[pageDesc(sw, i) + PAGE_FLAGS] &= PAGE_FLAG_MASK
       i32[sw + SEG_NEXT] = 0
       i32[sw + SEG_PREV] = 0
@@ -522,7 +543,7 @@ export class Heap {
       Atomics.add(i32, ARENA_ABANDONED_TOTAL, 1)
       setRange(i32, ABANDONED_BITMAP, seg, 1)
     }
-    // 5. give the slot back
+    // 4. give the slot back
     Atomics.add(i32, ARENA_XFREES_RETIRED, i32[rec + HEAP_XFREES])
     i32[rec + HEAP_XFREES] = 0
     i32[rec + HEAP_SEG_FREE_SMALL] = 0
@@ -535,17 +556,30 @@ export class Heap {
     Atomics.store(i32, rec + HEAP_STATE, HEAP_FREE)
   }
 
+  /** Head segments whose owner word is this heap's id. */
+  private ownedSegments(): number[] {
+    const i32 = this.i32
+    const segs: number[] = []
+    const limit = Math.min(Atomics.load(i32, ARENA_SEGMENT_LIMIT), this.segLimit)
+    for (let seg = this.arena.metaSegments; seg < limit; seg++) {
+      if (i32[SEGMAP + seg] > 0 && Atomics.load(i32, segWord(seg) + SEG_OWNER) === this.id) segs.push(seg)
+    }
+    return segs
+  }
+
+  /** Calls `fn` on every page in use of segment `seg`. */
+  private visitSegmentPages(seg: number, fn: (pd: number) => void): void {
+    const i32 = this.i32
+    const sw = segWord(seg)
+    for (let i = 0, n = i32[sw + SEG_PAGE_COUNT]; i < n; i++) {
+      const pd = pageDesc(sw, i)
+      if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) !== 0) fn(pd)
+    }
+  }
+
   /** @internal Throws if this heap was released. */
   assertLive(): void {
     if (this.id < 0) throw new AllocatorError('this heap was released', 'ERR_HEAP_RELEASED')
-  }
-
-  /** Calls `fn` on every page in the heap's queues. */
-  private visitPages(fn: (pd: number) => void): void {
-    const i32 = this.i32
-    for (let bin = 1; bin <= BIN_FULL; bin++) {
-      for (let pd = queueFirst(i32, this.rec, bin); pd !== 0; pd = i32[pd + PAGE_NEXT]) fn(pd)
-    }
   }
 }
 

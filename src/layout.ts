@@ -98,7 +98,7 @@ export const QUEUE_COUNT = BIN_FULL + 1
    +6   META_SEGMENTS    segments taken by this metadata
    +7   SEGMENT_LIMIT    segments currently in the buffer (atomic; grows)
    +8   KEY              random cookie XOR-ed into free-list links
-   +9   GROW_LOCK        0 free, 1 a thread is growing the buffer (CAS)
+   +9   GROW_LOCK        0 free, else 1 + threadId of the thread growing the buffer (CAS)
    +10  GROW_COUNT       number of successful grows (atomic add)
    +11  ABANDONED_COUNT  segments in the abandoned bitmap (atomic add)
    +12  ABANDONED_TOTAL  segments ever abandoned (atomic add)
@@ -179,6 +179,8 @@ export const HEAP_RECORDS = (EMPTY_DIRECT + DIRECT_ENTRIES + 7) & ~7
    +4   XFREES           cross-thread frees made *by* this heap (owner writes, racy reads)
    +5   SERIAL           creation serial of this heap (owner)
    +6   THREAD_ID        worker_threads threadId of the owner (set at claim; read by supervisors)
+   +7   FREEING          page whose xthread_free this heap holds in DELAYED_FREEING, else 0
+                         (owner writes; a supervisor resets the page if the thread died there)
    +8   queues           QUEUE_COUNT × (first, last) page descriptor word offsets (owner)
    +8+2Q direct          DIRECT_ENTRIES page descriptor word offsets (owner)
 --------------------------------------------------------------------------------- */
@@ -190,6 +192,7 @@ export const HEAP_SEG_FREE_MEDIUM = 3
 export const HEAP_XFREES = 4
 export const HEAP_SERIAL = 5
 export const HEAP_THREAD_ID = 6
+export const HEAP_FREEING = 7
 export const HEAP_QUEUES = 8
 export const HEAP_DIRECT = HEAP_QUEUES + 2 * QUEUE_COUNT
 /** Words per heap record (rounded to 8). */

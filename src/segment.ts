@@ -20,7 +20,7 @@ import {
   KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT,
   PAGE_AREA, PAGE_FLAGS, PAGE_START, PAGE_WORDS, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND,
   SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT, SEG_PAGE_SHIFT, SEG_PREV, SEG_SPAN,
-  SEG_USED_PAGES, SMALL_PAGE_SHIFT, HEAP_SEG_FREE_SMALL, HEAP_SEG_FREE_MEDIUM,
+  SEG_USED_PAGES, SMALL_PAGE_SHIFT, HEAP_SEG_FREE_SMALL, HEAP_SEG_FREE_MEDIUM, SEGMAP, SEGMENT_MASK,
 } from './layout.js'
 
 /** Word offset of segment `seg`'s header. */
@@ -31,6 +31,20 @@ export function segWord(seg: number): number {
 /** Word offset of page descriptor `i` of the segment whose header is at word `sw`. */
 export function pageDesc(sw: number, i: number): number {
   return sw + SEG_PAGES + i * PAGE_WORDS
+}
+
+/**
+ * The page descriptor of the page holding address `p`, found through the
+ * segment map; 0 if `p` is in no claimed segment. A follower of a huge run
+ * resolves to its head's only page: a 1 MiB-aligned huge block starts there.
+ */
+export function pageOfAddress(i32: Int32Array, p: number): number {
+  const seg = p >>> SEGMENT_SHIFT
+  const kind = i32[SEGMAP + seg]
+  if (kind === 0) return 0
+  if (kind < 0) return pageDesc(segWord(-kind), 0)
+  const sw = segWord(seg)
+  return pageDesc(sw, (p & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])
 }
 
 /** Segment index of the page descriptor `pd`. */

@@ -7,12 +7,25 @@
   the arena, segments with live blocks are abandoned for other heaps to
   reclaim, and every block the worker allocated stays valid and freeable.
 
-  Safe: a worker that crashed with an uncaught error, exited, or was
-  terminated while it was not inside an allocator call. Not safe: a worker
-  terminated in the middle of malloc/free/collect/release — its heap may be
-  half-updated (a page unlinked, a block popped but not returned) and the
-  reclaim may then find a broken queue or leave a block lost. `arena.check()`
-  reports such damage. Terminate workers only when idle, or let them release.
+  Safe: a worker that crashed with an uncaught error, called process.exit,
+  or was terminated while it was not inside an allocator call.
+
+  Terminated *inside* an allocator call (worker.terminate(), piscina's
+  destroy or task abort — `finally` blocks do not run then):
+    - inside release(): recovered; the reclaim finds the heap's segments by
+      their owner word, so it finishes the release without touching segments
+      other heaps already reclaimed;
+    - holding the grow lock: recovered; the lock records its thread, and the
+      reclaim publishes the grown length and frees it;
+    - holding a page in DELAYED_FREEING (a cross-thread free into a full
+      page): recovered — the heap record names the page and the reclaim
+      resets it — but until then that page's owner waits in its next
+      collect/release; if the owner is the main thread, its event loop (and
+      so this supervisor) waits too;
+    - anywhere else (a block being popped or pushed, a page being moved
+      between queues, lists being collected): a few blocks may be lost, and
+      arena.check() reports the damage.
+  Terminate workers when they are idle, or let them release().
 ---------------------------------------------------------------------------- */
 
 import type { Worker } from 'node:worker_threads'

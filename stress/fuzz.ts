@@ -41,9 +41,12 @@ Options:
   -h, --help         this help
 
 Each round: phase A, random operations and faults that need no quiet; phase
-B1, with nobody allocating, first frees of the scheduled double frees; phase
-B2, racing double frees (two workers free one block at once), then
-cross-worker and stale second frees.
+B1, with nobody allocating, first frees of the scheduled double frees (and
+frees + writes of other workers' blocks); phase B2, racing double frees (two
+workers free one block at once), then cross-worker and stale second frees;
+phase B3, owners hunt their written blocks. A seed, worker count and round
+count replay the same operations and faults; with several workers the block
+addresses (and race outcomes) may still differ from run to run.
 
 Examples:
   npm run fuzz

@@ -4,7 +4,7 @@
   the other workers (so that a seed replays and every injected fault is
   unambiguous).
 
-  A round has three phases separated by barriers:
+  A round has four phases separated by barriers:
 
     A   (ops)    adopt the blocks handed to us last round; then K random
                  operations: malloc / calloc / mallocAligned / realloc / free,
@@ -12,12 +12,20 @@
                  and, at rate R per operation, a fault. Faults that need no
                  global quiet are done here: interior, unaligned,
                  out-of-buffer and never-allocated frees, overflows and
-                 underflows (then the repair), use after free (with its hunt).
-                 Double frees are only *scheduled* here.
+                 underflows (then the repair), use after free of our own
+                 block (with its hunt). Double frees and cross-worker use
+                 after free are only *scheduled* here.
     B1  (frees)  nobody allocates: the first free of every scheduled double
-                 free (and the immediate second one of immediate double frees).
+                 free (and the immediate second one of immediate double
+                 frees); frees of other heaps' blocks, then a write into them.
+                 At the barrier, arena.check() must name such a victim.
     B2  (again)  nobody allocates: racing double frees (two workers free one
                  live block at once), then cross-worker and stale second frees.
+    B3  (hunts)  owners malloc the size classes of their written blocks until
+                 the allocator reports each one.
+  At the round's end barrier the last worker decides whether to go on and,
+  now and then, runs arena.check(), whose live count must equal what the
+  workers hold plus what is in transit.
 
   Why the quiet phases: a freed block can be handed out again by its page's
   owner. With no malloc anywhere between a block's free and its second free,
@@ -28,7 +36,9 @@
 
   Every decision comes from the worker's generator and the positions in its
   live list, never from pointer values or timing, so a seed, a worker count
-  and a round count replay the same operations and the same faults.
+  and a round count replay the same operations and the same faults. (With
+  several workers the *addresses* still depend on which worker claims which
+  segment first, so a bug that needs a particular address may not recur.)
 ---------------------------------------------------------------------------- */
 
 import {

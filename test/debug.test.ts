@@ -76,6 +76,16 @@ function firstNot(arena: Arena, p: number, n: number, byte: number): number {
   return -1
 }
 
+/** 'ok' if `call` returns, else what it threw. */
+function thrownByOrOk(call: () => unknown): unknown {
+  try {
+    call()
+    return 'ok'
+  } catch (e) {
+    return e
+  }
+}
+
 function thrownBy(call: () => unknown): unknown {
   try {
     call()
@@ -529,26 +539,35 @@ describe('debug mode: misuse across workers', () => {
     expectIntact(arena, heap, bs)
   })
 
-  it('a racing double free is a DoubleFreeError even when the other free completes between its checks (deterministic interleaving)', () => {
-    // Heap B's whole free of p runs after heap A's free has found p live but
-    // before A looks at p's header and guards — one interleaving of two
-    // threads racing on p, replayed in one thread. A must report a double free.
+  it('a racing double free is a DoubleFreeError even when the other free completes right after it found the block live (deterministic interleaving)', () => {
+    // Heap B's whole free of p runs after heap A's free has found p live
+    // (liveBlock returned) and before A does anything else — one
+    // interleaving of two threads racing on p, replayed in one thread. B's
+    // free succeeds; A must report a double free and change nothing.
     const other = arena.createHeap()
-    const proto = DebugHeap.prototype as unknown as { checkGuards: (block: number, bsize: number) => void }
-    const original = proto.checkGuards
+    const proto = DebugHeap.prototype as unknown as { liveBlock: (ptr: number) => number }
+    const original = proto.liveBlock
     let between: (() => void) | undefined
-    proto.checkGuards = function (this: DebugHeap, block: number, bsize: number): void {
+    proto.liveBlock = function (this: DebugHeap, ptr: number): number {
+      const block = original.call(this, ptr)
       const f = between
       between = undefined
       f?.()
-      original.call(this, block, bsize)
+      return block
     }
-    restore = () => { proto.checkGuards = original; other.release() }
-    const p = mustMalloc(heap, 8)
-    between = () => other.free(p)
-    const e = thrownBy(() => heap.free(p)) as AllocatorError
-    expect(`${e.name}: ${e.message}`).toMatch(/^DoubleFreeError/)
-    expect(e.ptr).toBe(p)
+    restore = () => { proto.liveBlock = original; other.release() }
+    for (const n of [1, 8, 100, 5000]) {
+      const p = mustMalloc(heap, n)
+      let otherOutcome: unknown = 'not run'
+      between = () => { otherOutcome = thrownByOrOk(() => other.free(p)) }
+      const e = thrownBy(() => heap.free(p)) as AllocatorError
+      expect(otherOutcome, 'the other heap\'s free of the live block').toBe('ok')
+      expect(`${e.name}: ${e.message}`).toMatch(/^DoubleFreeError/)
+      expect(e.code).toBe('ERR_DOUBLE_FREE')
+      expect(e.ptr).toBe(p)
+      expect(firstNot(arena, p, n, DEBUG_BYTE_DEAD), 'the block stays freed (0xDD)').toBe(-1)
+    }
     expect(arena.check().liveBlocks).toBe(bs.length)
+    expectIntact(arena, heap, bs)
   })
 })

@@ -18,6 +18,7 @@
 
 import { DoubleFreeError, HeapCorruptionError, InvalidPointerError } from './errors.js'
 import { freeBlock, freeLocal, pageOfPointer } from './free.js'
+import { fillBytes, pattern64 } from './fill.js'
 import { Heap } from './heap.js'
 import {
   BIN_HUGE, DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_DEAD, DEBUG_FRONT, DEBUG_FRONT_BYTES,
@@ -35,16 +36,7 @@ const DEBUG_REAR_MAX = DEBUG_REAR_MIN
 const DEBUG_EXTRA = DEBUG_HEADER + DEBUG_REAR_MIN
 const GUARD_WORD = DEBUG_BYTE_GUARD * 0x01010101 | 0
 
-/**
- * The 8-byte fill patterns as doubles: debug fills and checks go 8 bytes at
- * a time through a Float64Array (TypedArray.fill on a SharedArrayBuffer is
- * byte-by-byte on Node 20). 0xCD…, 0xDD… and 0xFD… are ordinary doubles (no
- * NaN), so stores and `!==` compare exact bits.
- */
-function pattern64(byte: number): number {
-  const b = new Uint8Array(8).fill(byte)
-  return new Float64Array(b.buffer)[0]
-}
+/** The 8-byte fill patterns as doubles (see fill.ts). */
 const CLEAN64 = pattern64(DEBUG_BYTE_CLEAN)
 const DEAD64 = pattern64(DEBUG_BYTE_DEAD)
 
@@ -69,13 +61,6 @@ function blockPage(i32: Int32Array, block: number): number {
 export class DebugHeap extends Heap {
   /** Serial number of the last block this heap handed out. */
   private serial = 0
-  /** The buffer as doubles, for 8-byte fills and checks. */
-  private f64 = new Float64Array(this.arena.buffer, 0, this.arena.buffer.byteLength >>> 3)
-
-  override sync(): void {
-    super.sync()
-    if (this.f64.length !== this.i32.length >>> 1) this.f64 = new Float64Array(this.arena.buffer, 0, this.i32.length >>> 1)
-  }
 
   override malloc(size: number): number {
     checkSize(size, 'malloc size')
@@ -123,7 +108,7 @@ export class DebugHeap extends Heap {
     const room = bsize - DEBUG_EXTRA
     if (size <= room && size >= room >>> 1 && size > 0) {
       // in place: new bytes are 0xCD, the guard moves to the new end
-      if (size > old) fill(this.u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+      if (size > old) fillBytes(this.u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
       i32[(block >>> 2) + DEBUG_SIZE] = size
       const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
       for (let k = ptr + size; k < end; k++) this.u8[k] = DEBUG_BYTE_GUARD
@@ -164,7 +149,7 @@ export class DebugHeap extends Heap {
       throw err
     }
     const w = block >>> 2
-    fill(this.u8, this.f64, ptr, ptr + i32[w + DEBUG_SIZE], DEBUG_BYTE_DEAD, DEAD64)
+    fillBytes(this.u8, this.f64, ptr, ptr + i32[w + DEBUG_SIZE], DEBUG_BYTE_DEAD, DEAD64)
     i32[w + DEBUG_HEAP] = DEBUG_DEAD
     const sw = segWord(block >>> SEGMENT_SHIFT)
     freeBlock(this, block, sw, pd)
@@ -262,13 +247,13 @@ export class DebugHeap extends Heap {
       if (bad >= 0) {
         const msg = `block 0x${ptr.toString(16)} (requested ${old} bytes, serial ${i32[w + DEBUG_SERIAL]}) was written after it was freed: ` +
           `offset +${bad - ptr} is 0x${u8[bad].toString(16)}, not 0xdd (use after free)`
-        fill(u8, this.f64, ptr, ptr + old, DEBUG_BYTE_DEAD, DEAD64)
+        fillBytes(u8, this.f64, ptr, ptr + old, DEBUG_BYTE_DEAD, DEAD64)
         freeLocal(this, pd, block) // back where it came from: this malloc changes nothing
         throw new HeapCorruptionError(msg, ptr)
       }
-      if (size > old) fill(u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+      if (size > old) fillBytes(u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
     } else {
-      fill(u8, this.f64, ptr, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+      fillBytes(u8, this.f64, ptr, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
     }
     const mask = bitMask(block)
     if ((Atomics.or(i32, bitWord(block, SEGMENT_ALLOC_BITS), mask) & mask) !== 0) {
@@ -318,16 +303,6 @@ export function debugBlockProblem(i32: Int32Array, u8: Uint8Array, block: number
 function describeBlock(i32: Int32Array, block: number): string {
   const w = block >>> 2
   return `block 0x${(block + DEBUG_HEADER).toString(16)} (requested ${i32[w + DEBUG_SIZE]} bytes, serial ${i32[w + DEBUG_SERIAL]}, heap ${i32[w + DEBUG_HEAP]})`
-}
-
-/** Fills bytes [from, to) with `byte` (`word` is the same pattern as a double). */
-function fill(u8: Uint8Array, f64: Float64Array, from: number, to: number, byte: number, word: number): void {
-  let k = from
-  const head = Math.min(to, (from + 7) & ~7)
-  for (; k < head; k++) u8[k] = byte
-  const wend = to & ~7
-  for (let i = k >>> 3, e = wend >>> 3; i < e; i++) f64[i] = word
-  for (k = Math.max(k, wend); k < to; k++) u8[k] = byte
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT,
   SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
 } from './layout.js'
+import { fillBytes } from './fill.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
 import { pageDesc, pageOfAddress, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
@@ -49,6 +50,8 @@ export class Heap {
   /** @internal views and key (copied from the arena for the fast paths; see sync) */
   i32: Int32Array
   u8: Uint8Array
+  /** @internal the buffer as doubles, for 8-byte fills (fill.ts) */
+  f64: Float64Array
   readonly key: number
   /** @internal segments inside our views: a pointer past them sends free to its slow path */
   private segLimit: number
@@ -63,6 +66,7 @@ export class Heap {
     this.rec = arena.heapRecord(id)
     this.i32 = arena.i32
     this.u8 = arena.u8
+    this.f64 = new Float64Array(arena.buffer, 0, this.i32.length >>> 1)
     this.segLimit = this.i32.length >>> (SEGMENT_SHIFT - 2)
     this.key = arena.key
     this.direct = this.rec + HEAP_DIRECT
@@ -115,7 +119,7 @@ export class Heap {
     const total = count * size
     if (!Number.isSafeInteger(total)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
     const p = this.malloc(total)
-    if (p !== 0) this.u8.fill(0, p, p + total)
+    if (p !== 0) fillBytes(this.u8, this.f64, p, p + total, 0, 0)
     return p
   }
 
@@ -171,6 +175,7 @@ export class Heap {
     if (this.i32 === this.arena.i32) return
     this.i32 = this.arena.i32
     this.u8 = this.arena.u8
+    this.f64 = new Float64Array(this.arena.buffer, 0, this.i32.length >>> 1)
     this.segLimit = this.i32.length >>> (SEGMENT_SHIFT - 2)
   }
 

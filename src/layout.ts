@@ -111,6 +111,7 @@ export const QUEUE_COUNT = BIN_FULL + 1
    +19  BLOCK_SERIAL     debug block serial number counter (atomic add)
    +20  XFREES_RETIRED   cross-thread frees of released heaps (atomic add)
    +21  GROW_STEP        segments added per grow at least
+   +22  PEAK_PAGE_BYTES  peak pageBytes seen by stats()/check() (atomic max, unsigned)
    +32  arena bitmap     MAX_SEGMENTS/32 words: bit set = segment claimed
    +160 abandoned bitmap MAX_SEGMENTS/32 words: bit set = abandoned, reclaimable
    +288 segment map      MAX_SEGMENTS words: SEGMAP_* value per segment
@@ -146,6 +147,8 @@ export const ARENA_BLOCK_SERIAL = 19
 export const ARENA_XFREES_RETIRED = 20
 /** Bytes the buffer grows by at least, in segments (set at create). */
 export const ARENA_GROW_STEP = 21
+/** Peak pageBytes seen by stats()/check() (atomic max, unsigned). */
+export const ARENA_PEAK_PAGE_BYTES = 22
 
 /** Arena flag: debug mode (guards, fills, allocation bits). */
 export const ARENA_FLAG_DEBUG = 1

@@ -8,10 +8,10 @@
 import type { Arena } from './arena.js'
 import { atomicMax } from './arena.js'
 import {
-  ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_GROW_COUNT, ARENA_PEAK_LIVE_BYTES,
+  ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_GROW_COUNT, ARENA_PEAK_LIVE_BYTES, ARENA_PEAK_PAGE_BYTES,
   ARENA_PEAK_SEGMENTS, ARENA_RECLAIMED_TOTAL, ARENA_SEGMENTS_IN_USE, ARENA_SEGMENT_LIMIT,
   ARENA_XFREES_RETIRED, HEAP_IN_USE, HEAP_STATE, HEAP_XFREES, KIND_HUGE, PAGE_BLOCK_SIZE,
-  PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_USED, SEGMAP, SEGMENT_SIZE, SEG_OWNER, SEG_PAGE_COUNT, SEG_SPAN,
+  PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_USED, SEGMAP, SEGMENT_SIZE, SEG_OWNER, SEG_PAGE_COUNT, SEG_SPAN,
 } from './layout.js'
 import { pageDesc, segWord } from './segment.js'
 
@@ -36,6 +36,14 @@ export interface ArenaStats {
   liveBytes: number
   /** Highest liveBytes any stats()/check() call has seen. */
   peakLiveBytes: number
+  /**
+   * Bytes of initialized blocks (capacity × block size) in pages in use: the
+   * memory the allocator has touched for blocks, free page slots excluded
+   * (pages are initialized lazily, 4 KiB at a time, as in mimalloc).
+   */
+  pageBytes: number
+  /** Highest pageBytes any stats()/check() call has seen. */
+  peakPageBytes: number
   heapsInUse: number
   crossThreadFrees: number
   /** Segments ever abandoned / reclaimed, and abandoned now. */
@@ -62,6 +70,7 @@ export function arenaStats(a: Arena): ArenaStats {
   }
   let liveBlocks = 0
   let liveBytes = 0
+  let pageBytes = 0
   const limit = Math.min(Atomics.load(i32, ARENA_SEGMENT_LIMIT), a.maxSegments)
   for (let seg = a.metaSegments; seg < limit; seg++) {
     const kind = Atomics.load(i32, SEGMAP + seg)
@@ -75,7 +84,9 @@ export function arenaStats(a: Arena): ArenaStats {
       const pd = pageDesc(sw, i)
       if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) continue
       const used = Math.max(i32[pd + PAGE_USED], 0)
-      const bytes = used * Math.max(i32[pd + PAGE_BLOCK_SIZE], 0)
+      const bsize = Math.max(i32[pd + PAGE_BLOCK_SIZE], 0)
+      const bytes = used * bsize
+      pageBytes += Math.max(i32[pd + PAGE_CAPACITY], 0) * bsize
       hs.liveBlocks += used
       hs.liveBytes += bytes
       liveBlocks += used
@@ -84,6 +95,7 @@ export function arenaStats(a: Arena): ArenaStats {
     if (kind === KIND_HUGE) seg += Math.max(i32[sw + SEG_SPAN], 1) - 1
   }
   atomicMax(i32, ARENA_PEAK_LIVE_BYTES, Math.min(liveBytes, 0xffffffff))
+  atomicMax(i32, ARENA_PEAK_PAGE_BYTES, Math.min(pageBytes, 0xffffffff))
   const segmentsInUse = Atomics.load(i32, ARENA_SEGMENTS_IN_USE)
   return {
     capacity: a.buffer.byteLength,
@@ -94,6 +106,8 @@ export function arenaStats(a: Arena): ArenaStats {
     liveBlocks,
     liveBytes,
     peakLiveBytes: Atomics.load(i32, ARENA_PEAK_LIVE_BYTES) >>> 0,
+    pageBytes,
+    peakPageBytes: Atomics.load(i32, ARENA_PEAK_PAGE_BYTES) >>> 0,
     heapsInUse,
     crossThreadFrees,
     abandonedSegments: Atomics.load(i32, ARENA_ABANDONED_TOTAL),

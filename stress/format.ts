@@ -46,6 +46,8 @@ const COLUMNS: [string, (p: PatternReport) => string][] = [
   ['peak arena', (p) => formatBytes(p.peakArenaBytes)],
   ['peak live', (p) => formatBytes(p.peakLiveBytes)],
   ['overhead', (p) => p.overhead.toFixed(2)],
+  ['peak pages', (p) => formatBytes(p.peakPageBytes)],
+  ['page ovh', (p) => p.pageOverhead.toFixed(2)],
   ['result', (p) => (p.ok ? 'ok' : 'FAILED')],
 ]
 
@@ -61,7 +63,8 @@ export function formatTable(report: StressReport): string {
 export function formatNotes(report: StressReport): string {
   const meta = report.patterns[0]?.metaBytes ?? 0
   return `peak arena = peak segments in use × segment size, ${formatBytes(meta)} of arena metadata included; ` +
-    'peak live = peak bytes of live blocks (block sizes); overhead = peak arena / peak live.'
+    'peak live = peak bytes of live blocks (block sizes); overhead = peak arena / peak live; ' +
+    'peak pages = peak bytes of initialized blocks in pages in use (free page slots excluded); page ovh = peak pages / peak live.'
 }
 
 /** Every failure of every failed pattern, with the seed and the replay command. */

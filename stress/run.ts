@@ -201,6 +201,10 @@ export interface PatternReport {
   peakLiveBytes: number
   /** peakArenaBytes / peakLiveBytes. */
   overhead: number
+  /** Peak bytes of initialized blocks in pages in use (stats().pageBytes: free page slots excluded). */
+  peakPageBytes: number
+  /** peakPageBytes / peakLiveBytes: the page-level overhead (partly filled pages, size-class rounding). */
+  pageOverhead: number
   /** The arena after the final drain and collect(true) (zeros and metaSegments when the pattern passed; heapsInUse: worker heaps). */
   end: { liveBlocks: number, liveBytes: number, segmentsInUse: number, metaSegments: number, abandonedNow: number, heapsInUse: number }
   /** Command that replays this pattern with the same seed and rounds. */
@@ -335,6 +339,7 @@ async function runPattern(
   // sampling and progress
   let peakSegments = 0
   let peakLive = 0
+  let peakPages = 0
   let opsDone = 0
   let rounds = 0
   let tRounds = 0
@@ -358,6 +363,7 @@ async function runPattern(
     live = s
     if (s.segmentsInUse > peakSegments) peakSegments = s.segmentsInUse
     if (s.liveBytes > peakLive) peakLive = s.liveBytes
+    if (s.pageBytes > peakPages) peakPages = s.pageBytes
     if (++ticks % 20 === 0) progress(false)
   }
 
@@ -405,6 +411,7 @@ async function runPattern(
   const checkMs = performance.now() - tCheck
   peakSegments = Math.max(peakSegments, end.peakSegmentsInUse)
   peakLive = Math.max(peakLive, end.peakLiveBytes)
+  peakPages = Math.max(peakPages, end.peakPageBytes)
   const peakArenaBytes = peakSegments * segmentBytes
   progress(true)
   const failedRound = r.failures.find((f) => f.round !== undefined)?.round
@@ -428,6 +435,8 @@ async function runPattern(
     metaBytes,
     peakLiveBytes: peakLive,
     overhead: peakLive > 0 ? peakArenaBytes / peakLive : 0,
+    peakPageBytes: peakPages,
+    pageOverhead: peakLive > 0 ? peakPages / peakLive : 0,
     end: {
       liveBlocks: end.liveBlocks, liveBytes: end.liveBytes, segmentsInUse: end.segmentsInUse,
       metaSegments: arena.metaSegments, abandonedNow: end.abandonedNow, heapsInUse: end.heapsInUse,

@@ -25,8 +25,8 @@
   including the one each mimalloc-stress task makes at its high point).
 ---------------------------------------------------------------------------- */
 
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
+
+import { tsxPoolExecArgv } from '../workers/spawn.js'
 import { Piscina } from 'piscina'
 import { Arena, type ArenaStats, type Heap } from '../src/index.js'
 import {
@@ -234,28 +234,6 @@ export function replayCommand(o: ResolvedStressOptions, pattern: PatternName, ro
 
 /* ----- The pool -------------------------------------------------------------------------- */
 
-/**
- * TypeScript in piscina workers. `execArgv: ['--import', 'tsx']` works
- * (under `tsx stress/stress.ts`, under vitest, under plain node), but it
- * registers tsx's CommonJS hook too, and piscina loads a task file with
- * `require()` first: the worker file and everything it imports (the whole
- * allocator) then run as CommonJS compiled by esbuild, where every imported
- * constant (`PAGE_FREE`, …) is a getter call on an exports object. Measured:
- * mimalloc-stress rounds take twice as long that way (a worker profile shows
- * ~15–25% of the time in `get` of src/layout.ts).
- *
- * So the workers register only tsx's ESM hooks (`register()` from
- * `tsx/esm/api`, in a data: module given to `--import`): `require()` of a .ts
- * file then fails, piscina falls back to `import()`, and the worker runs the
- * same ES modules as the main thread. Verified on Node 20 under tsx, vitest
- * (whose own transform does not reach workers) and `node --import tsx`.
- * tsx's ESM API is resolved to an absolute file URL (from its package.json,
- * since `import.meta.resolve` is not available under vitest).
- */
-const TSX_ESM_API = pathToFileURL(
-  createRequire(import.meta.url).resolve('tsx/package.json').replace(/package\.json$/, 'dist/esm/api/index.mjs'),
-).href
-const TSX_ESM_ONLY = 'data:text/javascript,' + encodeURIComponent(`import { register } from ${JSON.stringify(TSX_ESM_API)}; register()`)
 /** piscina's `filename` must be an absolute path or a file:// URL. */
 const WORKER_FILE = new URL('../workers/stress-worker.ts', import.meta.url).href
 
@@ -266,7 +244,7 @@ function createPool(workers: number): Piscina<StressTask, TaskResult> {
     maxThreads: workers,
     idleTimeout: 60_000,
     concurrentTasksPerWorker: 1,
-    execArgv: ['--import', TSX_ESM_ONLY],
+    execArgv: tsxPoolExecArgv, // see workers/spawn.ts: ESM hooks only
   })
 }
 

@@ -25,6 +25,22 @@ const TSX_API = ((): string => {
   return pathToFileURL(join(dirname(pkgJson), pkg.exports['./esm/api'].import.default)).href
 })()
 
+/**
+ * execArgv for a piscina pool whose task file is TypeScript.
+ *
+ * `execArgv: ['--import', 'tsx']` works, but it registers tsx's CommonJS hook
+ * too, and piscina loads a task file with `require()` first: the worker and
+ * the whole allocator then run as CommonJS compiled by esbuild, where every
+ * imported constant is a getter call — mimalloc-stress rounds take twice as
+ * long. This registers only tsx's ESM hooks (a data: module calling
+ * `register()`), so piscina's `require()` fails, it falls back to `import()`,
+ * and the worker runs the same ES modules as the main thread.
+ */
+export const tsxPoolExecArgv: string[] = [
+  '--import',
+  'data:text/javascript,' + encodeURIComponent(`import { register } from ${JSON.stringify(TSX_API)}; register()`),
+]
+
 /** A Worker running the TypeScript module at `file` (absolute path or file: URL). */
 export function spawnTsWorker(file: string | URL, options: WorkerOptions = {}): Worker {
   const url = file instanceof URL ? file.href : file.startsWith('file:') ? file : pathToFileURL(file).href

@@ -67,6 +67,8 @@ export interface StressResult {
   wall: Summary | null
   /** peak arena bytes in use / peak live bytes */
   overhead: number | null
+  /** peak bytes of pages in use / peak live bytes, when the harness reports it */
+  pageOverhead?: number | null
   /** false when the run is shorter than the one the wall-time target is for (--quick) */
   comparable: boolean
   /** short: "2 workers, scale 50, 500 rounds" */
@@ -287,6 +289,9 @@ function stressSection(s: StressResult): string[] {
         : `(≤ ${fmt(TARGETS.stressSeconds, 2)} s is for 500 rounds)`],
     ['memory overhead', s.overhead === null ? na : `**${fmt(s.overhead, 2)}**`, '',
       `≤ ${TARGETS.stressOverhead}${s.overhead === null ? '' : mark(s.overhead <= TARGETS.stressOverhead)}`],
+    ...(s.pageOverhead != null
+      ? [['page-level overhead (peak bytes of pages in use / peak live bytes)', fmt(s.pageOverhead, 2), '', 'no target: the part due to partly filled pages and size-class rounding']]
+      : []),
   ]))
   if (s.note) {
     out.push('')

@@ -27,6 +27,8 @@ interface StressPatternReport {
   peakArenaBytes: number
   peakLiveBytes: number
   overhead: number
+  /** peak page bytes / peak live bytes (newer harness versions) */
+  pageOverhead?: number
   replay: string
 }
 interface StressApi {
@@ -65,6 +67,7 @@ export async function benchStress(o: StressBenchOptions, problems: string[]): Pr
   }
   const walls: number[] = []
   const overheads: number[] = []
+  const pageOverheads: number[] = []
   const setups: number[] = []
   let last: StressPatternReport | undefined
   for (let i = 0; i < runs; i++) {
@@ -77,16 +80,18 @@ export async function benchStress(o: StressBenchOptions, problems: string[]): Pr
     }
     walls.push(p.wallMs / 1000)
     overheads.push(p.overhead)
+    if (typeof p.pageOverhead === 'number') pageOverheads.push(p.pageOverhead)
     setups.push(p.setupMs / 1000)
     o.log?.(`  run ${i + 1}: ${(p.wallMs / 1000).toFixed(2)} s (+ ${(p.setupMs / 1000).toFixed(2)} s pool start-up), overhead ${p.overhead.toFixed(2)}`)
   }
   if (walls.length === 0) return { wall: null, overhead: null, comparable: !o.quick, label, config, note: 'the stress run failed: see the correctness checks' }
   const wall = summarize(walls)
   const overhead = summarize(overheads).median
+  const pageOverhead = pageOverheads.length > 0 ? summarize(pageOverheads).median : null
   const note = `Wall time = the ${rounds} rounds, without the pool's start-up (median ${summarize(setups).median.toFixed(2)} s) and the final checks. ` +
     `Memory overhead from the last run: peak ${(last!.peakArenaBytes / 2 ** 20).toFixed(1)} MiB of segments in use (1 MiB metadata segment included) / ` +
     `peak ${(last!.peakLiveBytes / 2 ** 20).toFixed(1)} MiB live; the table shows the median over the runs. ` +
     `Runs of this workload: at most ${MAX_RUNS}.`
   o.log?.(`  wall ${wall.median.toFixed(2)} s for ${rounds} rounds (target ≤ ${(4 * 0.78).toFixed(2)} s for 500), overhead ${overhead.toFixed(2)} (target ≤ 1.3)`)
-  return { wall, overhead, comparable: !o.quick, label, config, note }
+  return { wall, overhead, pageOverhead, comparable: !o.quick, label, config, note }
 }

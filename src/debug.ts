@@ -172,12 +172,17 @@ export class DebugHeap extends Heap {
     const seg = block >>> SEGMENT_SHIFT
     const kind = i32[SEGMAP + seg]
     const mask = bitMask(block)
-    if (kind > 0) {
+    if (kind !== 0) {
       const pd = blockPage(i32, block)
       if (pd !== 0 && (Atomics.load(i32, bitWord(block, SEGMENT_ALLOC_BITS)) & mask) !== 0) return block
+      // in a page in use but not at one of its block starts: the current
+      // layout decides (an EVER bit there may be an older layout's)
+      const at = pageOfAddress(i32, block)
+      if (pd === 0 && at !== 0 && (i32[at + PAGE_FLAGS] & PAGE_FLAG_IN_USE) !== 0) throw new InvalidPointerError(ptr, this.whyInvalid(ptr))
     }
-    // not live: was it ever handed out? A free segment keeps its EVER bits
-    // until it is claimed again, so even a released huge block is recognised.
+    // not live: was it ever handed out? A retired page, and a free segment
+    // until it is claimed again, keep their EVER bits, so even a released
+    // huge block is recognised.
     if ((kind > 0 || (kind === 0 && seg >= this.arena.metaSegments)) && (i32[bitWord(block, SEGMENT_EVER_BITS)] & mask) !== 0) {
       throw new DoubleFreeError(ptr, kind > 0 ? 'freed already' : 'freed already (its segment has been released since)')
     }

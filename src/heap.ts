@@ -13,24 +13,23 @@
 ---------------------------------------------------------------------------- */
 
 import type { Arena } from './arena.js'
-import { findSetBit, setRange, tryClearBit } from './bitmap.js'
 import { AllocatorError, DoubleFreeError } from './errors.js'
 import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
 import {
-  ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
-  ARENA_SEGMENT_LIMIT, ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK,
-  DELAYED_NEVER, DELAYED_NO, DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE,
-  HEAP_FREEING, HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
-  KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE,
-  PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
-  PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP,
-  SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT,
-  SEG_PREV, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
+  ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO,
+  DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE, HEAP_FREEING,
+  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES,
+  KIND_HUGE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_AREA, PAGE_CAPACITY,
+  PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
+  PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_MASK,
+  SEGMENT_SHIFT, SEGMENT_SIZE, SEG_OWNER, SEG_PAGES, SEG_USED_PAGES, SMALL_DIRECT_MAX,
+  SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
 } from './layout.js'
+import { abandonSegments, reclaimAbandoned } from './abandon.js'
 import { fillBytes } from './fill.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
-import { pageDesc, pageOfAddress, segOfPage, segQueuePush, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
+import { pageDesc, pageOfAddress, segOfPage, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
 import { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
 
 /** Page shift of each segment kind (index KIND_*), so free needs no segment header read. */
@@ -54,11 +53,11 @@ export class Heap {
   f64: Float64Array
   readonly key: number
   /** @internal segments inside our views: a pointer past them sends free to its slow path */
-  private segLimit: number
+  segLimit: number
   /** @internal word offset of the direct table in use (the empty one once released) */
   private direct: number
-  /** FLAGS of this heap's pages that are in use and not full: the free fast path's test (-1 once released). */
-  private tag: number
+  /** @internal FLAGS of this heap's pages that are in use and not full: the free fast path's test (-1 once released). */
+  tag: number
 
   protected constructor(arena: Arena, id: number) {
     this.arena = arena
@@ -192,7 +191,7 @@ export class Heap {
     this.sync()
     this.processDelayed()
     let pd = this.findFreePage(bin)
-    if (pd === 0 && this.tryReclaim(RECLAIM_BATCH)) pd = this.findFreePage(bin)
+    if (pd === 0 && reclaimAbandoned(this, RECLAIM_BATCH)) pd = this.findFreePage(bin)
     if (pd === 0) pd = this.freshPage(bin)
     if (pd === 0) {
       this.collect()
@@ -410,69 +409,6 @@ export class Heap {
     }
   }
 
-  /* ----- Abandoned segments: reclaim --------------------------------------------- */
-
-  /** Reclaims up to `max` abandoned segments; true if any was. */
-  private tryReclaim(max: number): boolean {
-    if (this.i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test
-    this.sync()
-    const i32 = this.i32
-    const limit = Math.min(Atomics.load(i32, ARENA_SEGMENT_LIMIT), this.segLimit) // only segments inside our views
-    let n = 0
-    let from = this.arena.metaSegments
-    while (n < max) {
-      const seg = findSetBit(i32, ABANDONED_BITMAP, from, limit)
-      if (seg < 0) break
-      from = seg + 1
-      if (!tryClearBit(i32, ABANDONED_BITMAP, seg)) continue // another heap took it
-      Atomics.sub(i32, ARENA_ABANDONED_COUNT, 1)
-      Atomics.add(i32, ARENA_RECLAIMED_TOTAL, 1)
-      this.reclaimSegment(seg)
-      n++
-    }
-    return n > 0
-  }
-
-  /**
-   * Adopts abandoned segment `seg` (we won its abandoned bit): take ownership,
-   * collect each page, free the empty ones, queue the rest.
-   */
-  private reclaimSegment(seg: number): void {
-    const i32 = this.i32
-    const key = this.key
-    const sw = segWord(seg)
-    Atomics.store(i32, sw + SEG_OWNER, this.id)
-    const count = i32[sw + SEG_PAGE_COUNT]
-    for (let i = 0; i < count; i++) {
-      const pd = pageDesc(sw, i)
-      if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) continue
-      i32[pd + PAGE_FLAGS] = this.tag // ours now, not in a queue yet
-      // delayed on first, so a free that races with our collect reaches us
-      pageUseDelayed(i32, pd, DELAYED_USE, true)
-      pageFreeCollect(i32, key, pd, false)
-      if (i32[pd + PAGE_USED] === 0) {
-        const last = i32[sw + SEG_USED_PAGES] === 1
-        segmentPageFree(this.arena, this.rec, pd)
-        if (last) return // the segment went back to the arena
-        continue
-      }
-      const bin = i32[pd + PAGE_BIN]
-      if (bin !== BIN_HUGE && pageCanAllocate(i32, pd)) {
-        queuePush(i32, this.rec, bin, pd)
-        pageUseDelayed(i32, pd, DELAYED_NO, false)
-      } else {
-        queuePush(i32, this.rec, BIN_FULL, pd)
-        pageFreeCollect(i32, key, pd, false)
-        if (bin !== BIN_HUGE && pageCanAllocate(i32, pd)) this.pageUnfull(pd)
-      }
-    }
-    const kind = i32[sw + SEG_KIND]
-    if ((kind === KIND_SMALL || kind === KIND_MEDIUM) && i32[sw + SEG_USED_PAGES] < count &&
-      i32[sw + SEG_PREV] === 0 && i32[this.rec + (kind === KIND_SMALL ? HEAP_SEG_FREE_SMALL : HEAP_SEG_FREE_MEDIUM)] !== seg) {
-      segQueuePush(i32, this.rec, seg)
-    }
-  }
-
   /* ----- collect and release --------------------------------------------------------- */
 
   /**
@@ -484,7 +420,7 @@ export class Heap {
     this.assertLive()
     this.sync()
     this.processDelayed()
-    if (force) while (this.tryReclaim(64)) { /* all of them */ }
+    if (force) while (reclaimAbandoned(this, 64)) { /* all of them */ }
     const i32 = this.i32
     for (let bin = 1; bin <= BIN_FULL; bin++) {
       let pd = queueFirst(i32, this.rec, bin)
@@ -502,53 +438,16 @@ export class Heap {
    * The thread is done with this heap (_mi_heap_collect_abandon): empty pages
    * are freed, segments still holding live blocks are abandoned for other
    * heaps to reclaim. Blocks stay valid and freeable from any heap. Later
-   * calls on this heap throw AllocatorError.
-   *
-   * It finds the heap's segments by their owner word and never follows queue
-   * links, so it can finish the release of a thread that was killed in the
-   * middle of an allocator call — even in the middle of release itself —
-   * without touching pages that other heaps have since reclaimed.
+   * calls on this heap throw AllocatorError. Safe to run again for a thread
+   * killed in the middle of it (see abandon.ts).
    */
   release(): void {
     this.assertLive()
     this.sync()
     const i32 = this.i32
     const rec = this.rec
-    const segs = this.ownedSegments()
-    // 1. no thread may use our delayed list from now on (waits out DELAYED_FREEING)
-    for (const seg of segs) this.visitSegmentPages(seg, (pd) => pageUseDelayed(i32, pd, DELAYED_NEVER, true))
-    // 2. blocks already on it go back on their pages (no queue moves: the queues are dropped below)
-    for (let b = Atomics.exchange(i32, rec + HEAP_DELAYED_FREE, 0); b !== 0;) {
-      const next = i32[b >>> 2] ^ this.key
-      const pd = pageOfAddress(i32, b >>> 0)
-      i32[b >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ this.key
-      i32[pd + PAGE_LOCAL_FREE] = b
-      i32[pd + PAGE_USED]--
-      b = next
-    }
-    // 3. per segment: free the empty pages; abandon what still holds blocks —
-    //    owner 0 first, the abandoned bit last (its Atomics.or orders all our
-    //    writes before the reclaimer's Atomics.and)
-    for (const seg of segs) {
-      const sw = segWord(seg)
-      let emptied = false
-      this.visitSegmentPages(seg, (pd) => {
-        if (emptied) return // the segment went back to the arena: not ours to read any more
-        pageFreeCollect(i32, this.key, pd, true)
-        if (i32[pd + PAGE_USED] !== 0) return
-        emptied = i32[sw + SEG_USED_PAGES] === 1
-        segmentPageFree(this.arena, 0, pd) // the last one returns the segment to the arena
-      })
-      if (emptied) continue
-      for (let i = 0, n = i32[sw + SEG_PAGE_COUNT]; i < n; i++) i32[pageDesc(sw, i) + PAGE_FLAGS] &= PAGE_FLAG_MASK
-      i32[sw + SEG_NEXT] = 0
-      i32[sw + SEG_PREV] = 0
-      Atomics.store(i32, sw + SEG_OWNER, 0)
-      Atomics.add(i32, ARENA_ABANDONED_COUNT, 1)
-      Atomics.add(i32, ARENA_ABANDONED_TOTAL, 1)
-      setRange(i32, ABANDONED_BITMAP, seg, 1)
-    }
-    // 4. give the slot back
+    abandonSegments(this)
+    // give the slot back
     Atomics.add(i32, ARENA_XFREES_RETIRED, i32[rec + HEAP_XFREES])
     i32[rec + HEAP_XFREES] = 0
     i32[rec + HEAP_SEG_FREE_SMALL] = 0
@@ -559,27 +458,6 @@ export class Heap {
     this.tag = -1
     this.direct = EMPTY_DIRECT
     Atomics.store(i32, rec + HEAP_STATE, HEAP_FREE)
-  }
-
-  /** Head segments whose owner word is this heap's id. */
-  private ownedSegments(): number[] {
-    const i32 = this.i32
-    const segs: number[] = []
-    const limit = Math.min(Atomics.load(i32, ARENA_SEGMENT_LIMIT), this.segLimit)
-    for (let seg = this.arena.metaSegments; seg < limit; seg++) {
-      if (i32[SEGMAP + seg] > 0 && Atomics.load(i32, segWord(seg) + SEG_OWNER) === this.id) segs.push(seg)
-    }
-    return segs
-  }
-
-  /** Calls `fn` on every page in use of segment `seg`. */
-  private visitSegmentPages(seg: number, fn: (pd: number) => void): void {
-    const i32 = this.i32
-    const sw = segWord(seg)
-    for (let i = 0, n = i32[sw + SEG_PAGE_COUNT]; i < n; i++) {
-      const pd = pageDesc(sw, i)
-      if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) !== 0) fn(pd)
-    }
   }
 
   /** @internal Throws if this heap was released. */

@@ -24,7 +24,7 @@ import {
   MULTI_WORKER_KINDS, PHASE_NAMES, RELEASE_KINDS, W_OPS, W_PHASE, W_ROUND, createCtl, emptyCounts, raiseAbort,
   type FaultKind, type FuzzFailure, type FuzzWorkerData, type KindCounts, type WorkerReport,
 } from '../workers/fuzz-common.js'
-import { spawnFuzzWorker } from '../workers/fuzz-spawn.js'
+import { spawnTsWorker as spawnFuzzWorker } from '../workers/spawn.js'
 
 export { DEBUG_KINDS, RELEASE_KINDS, type FaultKind, type FuzzFailure, type KindCounts }
 

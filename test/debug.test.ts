@@ -20,7 +20,7 @@ import {
   DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_HEADER, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE,
   SMALL_PAGE_SHIFT,
 } from '../src/layout.js'
-import { spawnFuzzWorker } from '../workers/fuzz-spawn.js'
+import { spawnTsWorker as spawnFuzzWorker } from '../workers/spawn.js'
 import type { PeerOutcome } from '../workers/fuzz-peer.js'
 
 const MiB = 1 << 20

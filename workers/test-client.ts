@@ -6,11 +6,8 @@
   worker, then the .ts file imported).
 ---------------------------------------------------------------------------- */
 
-import { Worker, type WorkerOptions } from 'node:worker_threads'
+import { Worker } from 'node:worker_threads'
 import { spawnTsWorker } from './spawn.js'
-
-/** A Worker running the TypeScript module at the absolute path `file`. */
-export const spawnTestWorker = (file: string, options: WorkerOptions = {}): Worker => spawnTsWorker(file, options)
 
 /** Deadline of one call (generous: a call does at most a few thousand allocations). */
 export const CALL_DEADLINE_MS = 20_000
@@ -48,7 +45,7 @@ export class TestWorker {
    * time `ended` resolves.
    */
   constructor(readonly name: string, file: string, workerData: unknown, beforeListen?: (w: Worker) => void) {
-    this.worker = spawnTestWorker(file, { workerData })
+    this.worker = spawnTsWorker(file, { workerData })
     beforeListen?.(this.worker)
     this.worker.on('message', (msg: { id?: number, ok?: boolean, value?: unknown, error?: string }) => {
       const p = msg.id === undefined ? undefined : this.pending.get(msg.id)

@@ -14,6 +14,8 @@ export interface Meta {
   memBytes: number
   /** 1-minute load average when the bench started and ended (other jobs on the machine) */
   load: [number, number]
+  /** share of the machine's CPU time used by other processes while the bench ran (0 … 1) */
+  othersCpu: number
   node: string
   /** commit measured, and whether src/ had uncommitted changes */
   commit: string
@@ -158,7 +160,7 @@ export function renderMarkdown(r: BenchResults): string {
     ['runs', `${m.runs}${m.quick ? ' (`--quick`: short runs, smoke test only — not representative)' : ''}`],
     ['workloads', m.only.join(', ')],
     ['wall time of the benchmark', `${fmt(m.seconds, 1)} s`],
-    ['load average (1 min) at start / end', `${fmt(m.load[0], 2)} / ${fmt(m.load[1], 2)} (other jobs on the machine; ${m.cores} means every core busy)`],
+    ['other processes during the run', `${fmt(100 * m.othersCpu, 0)} % of the machine's CPU time (load average ${fmt(m.load[0], 2)} at start, ${fmt(m.load[1], 2)} at end)`],
   ]))
   out.push('')
   out.push('Targets are from the issue; ✓/✗ compares the median with them. ' +

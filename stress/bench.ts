@@ -426,6 +426,13 @@ function gitDescribe(): string {
   }
 }
 
+/** CPU time (ms) all cores spent busy since boot. */
+function machineBusyMs(): number {
+  let busy = 0
+  for (const c of os.cpus()) busy += c.times.user + c.times.nice + c.times.sys + c.times.irq
+  return busy
+}
+
 /* ----- Main ------------------------------------------------------------------------------------------ */
 
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
@@ -433,12 +440,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const opts = { ...o, log }
   const t0 = performance.now()
   const cpus = os.cpus()
+  const busy0 = machineBusyMs()
+  const own0 = process.cpuUsage()
   const results: BenchResults = {
     meta: {
       cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
       cores: cpus.length,
       memBytes: os.totalmem(),
       load: [os.loadavg()[0], NaN],
+      othersCpu: NaN,
       node: process.version,
       commit: gitDescribe(),
       date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
@@ -449,7 +459,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     },
     problems: [],
   }
-  log(`sabmalloc bench: ${results.meta.cpu} × ${results.meta.cores}, Node ${results.meta.node}, ${o.runs} runs${o.quick ? ', --quick' : ''}`)
+  log(`sabmalloc bench: ${results.meta.cpu} × ${results.meta.cores}, Node ${results.meta.node}, ${o.runs} runs${o.quick ? ', --quick' : ''}, load average ${fmt(results.meta.load[0], 2)}`)
   for (const w of WORKLOADS) {
     if (!o.only.includes(w)) continue
     log(`\n[${w}]`)
@@ -463,10 +473,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   }
   results.meta.seconds = (performance.now() - t0) / 1000
   results.meta.load[1] = os.loadavg()[0]
+  const own = process.cpuUsage(own0)
+  const others = machineBusyMs() - busy0 - (own.user + own.system) / 1000
+  results.meta.othersCpu = Math.min(1, Math.max(0, others / (results.meta.seconds * 1000 * cpus.length)))
   mkdirSync(o.outDir, { recursive: true })
   writeFileSync(join(o.outDir, 'RESULTS.md'), renderMarkdown(results))
   writeFileSync(join(o.outDir, 'results.svg'), renderSvg(results))
   for (const p of results.problems) log(`PROBLEM: ${p}`)
+  log(`other processes used ${fmt(100 * results.meta.othersCpu, 0)} % of the machine's CPU time meanwhile`)
   log(`\nwrote ${join(o.outDir, 'RESULTS.md')} and ${join(o.outDir, 'results.svg')} in ${fmt(results.meta.seconds, 1)} s`)
   return results
 }

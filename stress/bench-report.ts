@@ -192,7 +192,7 @@ function churnSection(rows: ChurnRow[]): string[] {
   out.push('## 1. Single-thread churn (headline)')
   out.push('')
   out.push('1000 live blocks; each op frees a random live block and allocates 16..1024 bytes (uniform) in its place. ' +
-    'The op stream is precomputed into typed arrays; only the loop is timed, after a warm-up pass. ' +
+    'The op stream is precomputed into typed arrays; only the loop is timed, after warm-up passes (10 M ops for sabmalloc, whose rarely taken slow paths need millions of ops to reach TurboFan; 2 passes for the others). ' +
     'Figure: ns per free+malloc pair. Ratio: peer / sabmalloc.')
   out.push('')
   const body = rows.map((x) => {
@@ -216,6 +216,7 @@ function workersSection(w: WorkersResult): string[] {
   out.push('')
   out.push('The same churn in every worker, independently (own seed, own 1000 live blocks), all started together; ' +
     'figure: aggregate million free+malloc pairs per second = all ops / (last end − first start). ' +
+    'The runs of the configurations interleave (1, 2, 4 workers, 1, 2, 4, …; idle workers block in `Atomics.wait`), so background load hits them alike. ' +
     'sabmalloc: one arena, one heap per worker (`Arena.attach(buffer).createHeap()`). ' +
     'npm `malloc` + lock: one shared allocator behind one Atomics mutex (every `alloc` and `free` takes it; ' +
     'each worker attaches under the lock, since the constructor walks the heap) — the way any single-threaded JS allocator would be shared.')
@@ -265,7 +266,7 @@ function debugSection(d: DebugResult): string[] {
   out.push('## 4. Debug mode churn')
   out.push('')
   out.push('The single-thread churn with `Arena.create({ debug: true })` (guards, fills, exact double-free detection) against a release arena, ' +
-    'each in its own worker (its own JIT state, so the debug paths cannot disturb the release figures of section 1).')
+    'each in its own worker (its own JIT state, so the debug paths cannot disturb the release figures of section 1), their runs interleaved.')
   out.push('')
   const ratio = d.debug && d.release ? d.debug.median / d.release.median : null
   out.push(table(['mode', 'ops per run', 'ns / pair (median)', 'min – max', 'debug / release', 'target', 'notes'], [

@@ -39,6 +39,9 @@ export { parseBenchArgs, WORKLOADS, type BenchOptions, type Workload } from './b
 const HERE = dirname(fileURLToPath(import.meta.url))
 const WORKER = resolve(HERE, '../workers/bench-worker.ts')
 
+/** Warm-up passes over the op stream of the other allocators (their passes are long already). */
+const PEER_WARM_PASSES = 2
+
 /** The one seed everything derives from. */
 const SEED = 0x5ab3a110
 
@@ -51,6 +54,8 @@ function sizes(quick: boolean) {
     thingOps: 20_000 / q,
     debugOps: 1_000_000 / q,
     workerOps: 2_000_000 / q,
+    /** sabmalloc's rarely taken slow paths reach TurboFan only after several million ops: warm up that long */
+    sabWarmOps: 10_000_000 / q,
     lockOps: 300_000 / q,
     ringBlocks: 2_000_000 / q,
   }
@@ -58,7 +63,7 @@ function sizes(quick: boolean) {
 
 /* ----- 1. Single-thread churn ----------------------------------------------------------- */
 
-/** One allocator of the churn: a warm-up pass, then one timed pass per call to `run`. */
+/** One allocator of the churn: warm-up passes, then one timed pass per call to `run`. */
 interface ChurnCase {
   row: ChurnRow
   warm(): void
@@ -72,20 +77,20 @@ function floorCase(s: ChurnStream, ops: number): ChurnCase {
   const live = new Int32Array(CHURN_LIVE)
   return {
     row: { key: 'floor', label: 'loop alone (no allocator)', ops, ns: null, note: 'included in every figure' },
-    warm: () => { churnEmpty(live, s.slots, s.sizes, ops) },
+    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnEmpty(live, s.slots, s.sizes, ops) },
     run: () => churnEmpty(live, s.slots, s.sizes, ops) / ops,
     finish: () => null,
   }
 }
 
-function sabCase(s: ChurnStream, ops: number): ChurnCase {
+function sabCase(s: ChurnStream, ops: number, warmOps: number): ChurnCase {
   const arena = Arena.create({ size: 64 << 20 })
   const heap = arena.createHeap()
   const live = new Int32Array(CHURN_LIVE)
   for (let i = 0; i < CHURN_LIVE; i++) live[i] = heap.malloc(s.initSizes[i])
   return {
     row: { key: 'sab', label: 'sabmalloc', ops, ns: null, note: '`heap.malloc` / `heap.free`' },
-    warm: () => { churnSab(heap, live, s.slots, s.sizes, ops) },
+    warm: () => { for (let left = warmOps; left > 0; left -= ops) churnSab(heap, live, s.slots, s.sizes, Math.min(ops, left)) },
     run: () => churnSab(heap, live, s.slots, s.sizes, ops) / ops,
     finish: () => finishSabChurn(arena, heap, live, 'single-thread churn'),
   }
@@ -107,7 +112,7 @@ function codemixCase(s: ChurnStream, ops: number): ChurnCase {
   for (let i = 0; i < CHURN_LIVE; i++) live[i] = a.alloc(s.initSizes[i])
   return {
     row: { key: 'codemix', label: 'npm `malloc` (codemix)', ops, ns: null, note: 'skip-list allocator, pure JS' },
-    warm: () => { churnCodemix(a, live, s.slots, s.sizes, ops) },
+    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnCodemix(a, live, s.slots, s.sizes, ops) },
     run: () => churnCodemix(a, live, s.slots, s.sizes, ops) / ops,
     finish: () => {
       const zeros = live.filter((p) => p === 0).length
@@ -122,7 +127,7 @@ function uint8Case(s: ChurnStream, ops: number): ChurnCase {
   for (let i = 0; i < CHURN_LIVE; i++) live.push(new Uint8Array(s.initSizes[i]))
   return {
     row: { key: 'uint8', label: '`new Uint8Array(n)` + GC', ops, ns: null, note: 'old array dropped for the GC; GC time included' },
-    warm: () => { churnUint8(live, s.slots, s.sizes, ops) },
+    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnUint8(live, s.slots, s.sizes, ops) },
     run: () => churnUint8(live, s.slots, s.sizes, ops) / ops,
     finish: () => null,
   }
@@ -134,7 +139,7 @@ function thingCase(s: ChurnStream, ops: number): ChurnCase {
   for (let i = 0; i < CHURN_LIVE; i++) live[i] = pool.malloc(s.initSizes[i])
   return {
     row: { key: 'thing', label: '@thi.ng/malloc `MemPool`', ops, ns: null, note: `O(n) free-list scans: only the first ${fmt(ops, 0)} ops of the stream` },
-    warm: () => { churnThing(pool, live, s.slots, s.sizes, ops) },
+    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnThing(pool, live, s.slots, s.sizes, ops) },
     run: () => churnThing(pool, live, s.slots, s.sizes, ops) / ops,
     finish: () => {
       const zeros = live.filter((p) => p === 0).length
@@ -149,7 +154,7 @@ function benchChurn(o: BenchOptions, problems: string[]): ChurnRow[] {
   const stream = makeChurnStream(SEED, n.churnOps)
   const cases = [
     floorCase(stream, n.churnOps),
-    sabCase(stream, n.churnOps),
+    sabCase(stream, n.churnOps, n.sabWarmOps),
     codemixCase(stream, n.peerOps),
     uint8Case(stream, n.peerOps),
     thingCase(stream, n.thingOps),
@@ -231,44 +236,56 @@ async function expect<T extends BenchMessage['type']>(inbox: Inbox, type: T, tim
   return m as Extract<BenchMessage, { type: T }>
 }
 
+/** Workers that start each step together; `beforeStep` runs just before they are let go. */
+interface Group {
+  tasks: BenchTask[]
+  beforeStep?: (step: number) => void
+}
+
 /**
- * Runs `tasks` in one worker each, `steps` steps, all workers starting each
- * step together. Returns per step the workers' results. Every worker has
- * ended (or was terminated) when this returns or throws.
+ * Runs every task of every group in a worker of its own, for `steps` steps.
+ * Step s: once every worker of every group is ready (set up, warmed up,
+ * blocked), the groups run one after the other, each group's workers
+ * starting together while all other workers wait in Atomics.wait. So the
+ * groups' runs interleave (1w, 2w, 4w, 1w, 2w, …) and a burst of load from
+ * other processes hits them all alike. Returns results[group][step][worker].
+ * Every worker has ended (or was terminated) when this returns or throws.
  */
-async function runGroup(tasks: BenchTask[], steps: number, beforeStep?: (step: number) => void): Promise<StepResult[][]> {
-  const ctl = new SharedArrayBuffer(64)
-  const ctlI32 = new Int32Array(ctl)
+async function runGroups(groups: Group[], steps: number): Promise<StepResult[][][]> {
   const workers: Worker[] = []
   const exits: Promise<unknown>[] = []
-  const inboxes: Inbox[] = []
   const timeoutMs = 300_000
   try {
-    tasks.forEach((task, i) => {
-      const data: BenchWorkerData = { task, ctl, steps }
-      const w = spawnTsWorker(WORKER, { workerData: data })
-      workers.push(w)
-      exits.push(new Promise((r) => w.once('exit', r)))
-      inboxes.push(new Inbox(w, `bench worker ${i} (${task.kind})`))
+    const gs = groups.map((g, gi) => {
+      const ctl = new SharedArrayBuffer(64)
+      const inboxes = g.tasks.map((task, i) => {
+        const data: BenchWorkerData = { task, ctl, steps }
+        const w = spawnTsWorker(WORKER, { workerData: data })
+        workers.push(w)
+        exits.push(new Promise((r) => w.once('exit', r)))
+        return new Inbox(w, `bench worker ${gi}.${i} (${task.kind})`)
+      })
+      return { ...g, ctl: new Int32Array(ctl), inboxes, results: [] as StepResult[][] }
     })
-    const results: StepResult[][] = []
     for (let step = 1; step <= steps; step++) {
-      for (const ib of inboxes) await expect(ib, 'ready', timeoutMs)
-      beforeStep?.(step)
-      Atomics.store(ctlI32, GO, step)
-      Atomics.notify(ctlI32, GO)
-      const rs: StepResult[] = []
-      for (const ib of inboxes) {
-        const m = await expect(ib, 'result', timeoutMs)
-        if (m.step !== step) throw new Error(`benchmark worker answered step ${m.step} in step ${step}`)
-        rs.push({ t0: m.t0, t1: m.t1, check: m.check })
+      for (const g of gs) for (const ib of g.inboxes) await expect(ib, 'ready', timeoutMs)
+      for (const g of gs) {
+        g.beforeStep?.(step)
+        Atomics.store(g.ctl, GO, step)
+        Atomics.notify(g.ctl, GO)
+        const rs: StepResult[] = []
+        for (const ib of g.inboxes) {
+          const m = await expect(ib, 'result', timeoutMs)
+          if (m.step !== step) throw new Error(`benchmark worker answered step ${m.step} in step ${step}`)
+          rs.push({ t0: m.t0, t1: m.t1, check: m.check })
+        }
+        g.results.push(rs)
       }
-      results.push(rs)
     }
-    for (const ib of inboxes) await expect(ib, 'done', timeoutMs)
+    for (const g of gs) for (const ib of g.inboxes) await expect(ib, 'done', timeoutMs)
     // each worker ends by itself after 'done'
     await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 10_000).unref())])
-    return results
+    return gs.map((g) => g.results)
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
@@ -283,34 +300,41 @@ function wall(rs: StepResult[]): number {
 
 async function benchWorkers(o: BenchOptions, problems: string[]): Promise<WorkersResult> {
   const n = sizes(o.quick)
-  const sab: ScalingRow[] = []
-  for (const k of [1, 2, 4]) {
-    const arena = Arena.create({ size: 64 << 20 })
-    const tasks: BenchTask[] = Array.from({ length: k }, (_, i) => ({
-      kind: 'churn-sab', arena: arena.buffer, seed: SEED + 1 + i, ops: n.workerOps, warmOps: n.workerOps >>> 1,
-    }))
-    const steps = await runGroup(tasks, o.runs)
-    const mops = summarize(steps.map((rs) => k * n.workerOps / wall(rs) * 1e3))
+  const counts = [1, 2, 4]
+  const arenas = counts.map(() => Arena.create({ size: 64 << 20 }))
+  const sabRuns = await runGroups(counts.map((k, gi) => ({
+    tasks: Array.from({ length: k }, (_, i): BenchTask => ({
+      kind: 'churn-sab', arena: arenas[gi].buffer, seed: SEED + 1 + i, ops: n.workerOps, warmOps: n.sabWarmOps,
+    })),
+  })), o.runs)
+  const sab: ScalingRow[] = counts.map((k, gi) => {
+    const steps = sabRuns[gi]
     const zeros = steps.reduce((z, rs) => z + rs.reduce((a, r) => a + r.check, 0), 0)
     if (zeros > 0) problems.push(`multi-worker churn (${k} workers): mallocs returned 0 (${zeros} live slots were 0 after a run)`)
-    checkEmpty(arena, `multi-worker churn (${k} workers, each freed all its blocks and released its heap)`, problems)
-    sab.push({ workers: k, mops })
-    o.log!(`  sabmalloc, ${k} worker(s): ${fmt(mops.median)} Mops/s (${fmt(mops.min)} – ${fmt(mops.max)})` +
-      (k > 1 ? `  ×${fmt(mops.median / sab[0].mops.median, 2)} vs 1 worker` : ''))
+    checkEmpty(arenas[gi], `multi-worker churn (${k} workers, each freed all its blocks and released its heap)`, problems)
+    return { workers: k, mops: summarize(steps.map((rs) => k * n.workerOps / wall(rs) * 1e3)) }
+  })
+  for (const x of sab) {
+    o.log!(`  sabmalloc, ${x.workers} worker(s): ${fmt(x.mops.median)} Mops/s (${fmt(x.mops.min)} – ${fmt(x.mops.max)})` +
+      (x.workers > 1 ? `  ×${fmt(x.mops.median / sab[0].mops.median, 2)} vs 1 worker` : ''))
   }
-  const lock: ScalingRow[] = []
-  for (const k of [1, 2]) {
+  const lockCounts = [1, 2]
+  const lockRuns = await runGroups(lockCounts.map((k) => {
     const heap = new SharedArrayBuffer(32 << 20)
     codemixAllocator(heap) // writes the header once, before any worker attaches
     const lockBuf = new SharedArrayBuffer(64)
-    const tasks: BenchTask[] = Array.from({ length: k }, (_, i) => ({
-      kind: 'churn-lock', heap, lock: lockBuf, seed: SEED + 1 + i, ops: n.lockOps, warmOps: n.lockOps >>> 2,
-    }))
-    const steps = await runGroup(tasks, o.runs)
-    const mops = summarize(steps.map((rs) => k * n.lockOps / wall(rs) * 1e3))
-    lock.push({ workers: k, mops })
-    o.log!(`  npm malloc + mutex, ${k} worker(s): ${fmt(mops.median)} Mops/s (${fmt(mops.min)} – ${fmt(mops.max)})` +
-      (k > 1 ? `  ×${fmt(mops.median / lock[0].mops.median, 2)} vs 1 worker` : ''))
+    return {
+      tasks: Array.from({ length: k }, (_, i): BenchTask => ({
+        kind: 'churn-lock', heap, lock: lockBuf, seed: SEED + 1 + i, ops: n.lockOps, warmOps: PEER_WARM_PASSES * n.lockOps,
+      })),
+    }
+  }), o.runs)
+  const lock: ScalingRow[] = lockCounts.map((k, gi) => ({
+    workers: k, mops: summarize(lockRuns[gi].map((rs) => k * n.lockOps / wall(rs) * 1e3)),
+  }))
+  for (const x of lock) {
+    o.log!(`  npm malloc + mutex, ${x.workers} worker(s): ${fmt(x.mops.median)} Mops/s (${fmt(x.mops.min)} – ${fmt(x.mops.max)})` +
+      (x.workers > 1 ? `  ×${fmt(x.mops.median / lock[0].mops.median, 2)} vs 1 worker` : ''))
   }
   return { ops: n.workerOps, lockOps: n.lockOps, sab, lock }
 }
@@ -334,12 +358,11 @@ async function benchRing(o: BenchOptions, problems: string[]): Promise<RingResul
   const ring = new Int32Array(ringBuf)
   const plan: RingStep[] = ['empty', 'alloc']
   const common = { arena: arena.buffer, ring: ringBuf, blocks, plan }
-  const warm = plan.length
-  const steps = await runGroup(
-    [{ kind: 'ring-producer', ...common }, { kind: 'ring-consumer', ...common }],
-    warm + plan.length * o.runs,
-    () => { Atomics.store(ring, RING_HEAD, 0); Atomics.store(ring, RING_TAIL, 0) },
-  )
+  const warm = 2 * plan.length // warm-up steps (the slow paths take millions of ops to reach TurboFan)
+  const [steps] = await runGroups([{
+    tasks: [{ kind: 'ring-producer', ...common }, { kind: 'ring-consumer', ...common }],
+    beforeStep: () => { Atomics.store(ring, RING_HEAD, 0); Atomics.store(ring, RING_TAIL, 0) },
+  }], warm + plan.length * o.runs)
   const empty: number[] = []
   const alloc: number[] = []
   const sum = expectedRingSum(blocks)
@@ -360,33 +383,45 @@ async function benchRing(o: BenchOptions, problems: string[]): Promise<RingResul
 /* ----- 4. Debug mode ------------------------------------------------------------------------------ */
 
 async function benchDebug(o: BenchOptions, problems: string[]): Promise<DebugResult> {
-  const ops = sizes(o.quick).debugOps
-  const oneWorker = async (arena: Arena): Promise<Summary> => {
-    const steps = await runGroup([{ kind: 'churn-sab', arena: arena.buffer, seed: SEED, ops, warmOps: ops >>> 1 }], o.runs)
-    if (steps.some((rs) => rs[0].check !== 0)) problems.push(`debug churn (debug=${arena.debug}): mallocs returned 0`)
+  const { debugOps: ops, sabWarmOps } = sizes(o.quick)
+  // debug passes are ~10× longer: a fifth of the release warm-up is as long
+  const group = (arena: Arena): Group => ({
+    tasks: [{ kind: 'churn-sab', arena: arena.buffer, seed: SEED, ops, warmOps: arena.debug ? sabWarmOps / 5 : sabWarmOps }],
+  })
+  const summary = (arena: Arena, steps: StepResult[][]): Summary => {
+    if (steps.some((rs) => rs[0].check !== 0)) problems.push(`churn in a worker (debug=${arena.debug}): mallocs returned 0`)
     checkEmpty(arena, `churn in a worker (debug=${arena.debug})`, problems)
     return summarize(steps.map((rs) => (rs[0].t1 - rs[0].t0) / ops))
   }
-  const release = await oneWorker(Arena.create({ size: 64 << 20 }))
-  let debug: Summary | null = null
   let note: string | undefined
-  let arena: Arena | undefined
+  let debugArena: Arena | undefined
   try {
-    arena = Arena.create({ size: 64 << 20, debug: true })
+    debugArena = Arena.create({ size: 64 << 20, debug: true })
+    if (!debugArena.debug) {
+      note = 'n/a: the arena does not record debug mode'
+      debugArena = undefined
+    } else if (!debugFillsObserved(debugArena)) {
+      note = 'no 0xCD fill seen on a fresh block: debug mode may not be implemented yet'
+    }
   } catch (e) {
     note = `n/a: \`Arena.create({ debug: true })\` threw ${(e as Error).message}`
   }
-  if (arena) {
-    if (!arena.debug) note = 'n/a: the arena does not record debug mode'
-    else {
-      const probe = debugFillsObserved(arena)
-      try {
-        debug = await oneWorker(arena)
-        if (!probe) note = 'no 0xCD fill seen on a fresh block: debug mode may not be implemented yet (figure = release paths?)'
-      } catch (e) {
-        note = `n/a: debug churn failed: ${(e as Error).message.split('\n')[0]}`
-      }
+  let release: Summary
+  let debug: Summary | null = null
+  const releaseArena = Arena.create({ size: 64 << 20 })
+  if (debugArena) {
+    try {
+      // release and debug runs interleave, each in a worker of its own
+      const [r, d] = await runGroups([group(releaseArena), group(debugArena)], o.runs)
+      release = summary(releaseArena, r)
+      debug = summary(debugArena, d)
+    } catch (e) {
+      note = `n/a: debug churn failed: ${(e as Error).message.split('\n')[0]}`
+      const fresh = Arena.create({ size: 64 << 20 })
+      release = summary(fresh, (await runGroups([group(fresh)], o.runs))[0])
     }
+  } else {
+    release = summary(releaseArena, (await runGroups([group(releaseArena)], o.runs))[0])
   }
   const ratio = debug ? debug.median / release.median : NaN
   o.log!(`  release ${fmt(release.median)} ns/pair, debug ${debug ? fmt(debug.median) : 'n/a'} ns/pair` +

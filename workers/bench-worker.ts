@@ -61,7 +61,7 @@ function churnSabTask(t: Extract<BenchTask, { kind: 'churn-sab' }>): { run: Runn
   const { initSizes, slots, sizes } = makeChurnStream(t.seed, t.ops)
   const live = new Int32Array(CHURN_LIVE)
   for (let i = 0; i < CHURN_LIVE; i++) live[i] = heap.malloc(initSizes[i])
-  churnSab(heap, live, slots, sizes, t.warmOps)
+  for (let left = t.warmOps; left > 0; left -= t.ops) churnSab(heap, live, slots, sizes, Math.min(t.ops, left))
   return {
     run: () => {
       const t0 = nowNs()
@@ -96,7 +96,7 @@ function churnLockTask(t: Extract<BenchTask, { kind: 'churn-lock' }>): { run: Ru
     live[i] = a.alloc(initSizes[i])
     mutexUnlock(lock)
   }
-  churnCodemixLocked(c, lock, live, slots, sizes, t.warmOps)
+  for (let left = t.warmOps; left > 0; left -= t.ops) churnCodemixLocked(c, lock, live, slots, sizes, Math.min(t.ops, left))
   return {
     run: () => {
       const t0 = nowNs()

@@ -54,6 +54,8 @@ export interface WorkersResult {
   ops: number
   lockOps: number
   sab: ScalingRow[]
+  /** control: 2 workers, each in an arena of its own (nothing shared but the machine) */
+  separate: ScalingRow | null
   lock: ScalingRow[]
 }
 
@@ -218,6 +220,8 @@ function workersSection(w: WorkersResult): string[] {
     'figure: aggregate million free+malloc pairs per second = all ops / (last end − first start). ' +
     'The runs of the configurations interleave (1, 2, 4 workers, 1, 2, 4, …; idle workers block in `Atomics.wait`), so background load hits them alike. ' +
     'sabmalloc: one arena, one heap per worker (`Arena.attach(buffer).createHeap()`). ' +
+    'Control: the same 2 workers with an arena each, sharing nothing but the machine — how far 2 threads of this workload can scale here; ' +
+    'the gap between it and the one-arena row is what sharing the arena costs. ' +
     'npm `malloc` + lock: one shared allocator behind one Atomics mutex (every `alloc` and `free` takes it; ' +
     'each worker attaches under the lock, since the constructor walks the heap) — the way any single-threaded JS allocator would be shared.')
   out.push('')
@@ -230,6 +234,11 @@ function workersSection(w: WorkersResult): string[] {
     if (x.workers === 4) target = '(2 cores: ≤ 2 possible)'
     rows.push([`sabmalloc, ${x.workers} worker${x.workers > 1 ? 's' : ''}`, fmt(w.ops, 0), `**${fmt(x.mops.median)}**`, range(x.mops),
       x.workers === 1 ? '1.00' : fmt(ratio, 2), target])
+  }
+  if (w.separate) {
+    const x = w.separate
+    rows.push([`control: sabmalloc, ${x.workers} workers, an arena each`, fmt(w.ops, 0), `**${fmt(x.mops.median)}**`, range(x.mops),
+      fmt(x.mops.median / base, 2), 'the ceiling on this machine'])
   }
   const lbase = w.lock.find((x) => x.workers === 1)?.mops.median ?? NaN
   for (const x of w.lock) {
@@ -428,6 +437,11 @@ export function renderSvg(r: BenchResults): string {
     for (const x of r.workers.sab) {
       bars.push({ label: `sabmalloc, ${x.workers} worker${x.workers > 1 ? 's' : ''}`, value: x.mops.median, color: C_SAB,
         text: `${fmt(x.mops.median)} Mops/s${x.workers > 1 ? ` (×${fmt(x.mops.median / base, 2)})` : ''}` })
+    }
+    if (r.workers.separate) {
+      const x = r.workers.separate
+      bars.push({ label: `control: ${x.workers} workers, an arena each`, value: x.mops.median, color: C_BASE,
+        text: `${fmt(x.mops.median)} Mops/s (×${fmt(x.mops.median / base, 2)})` })
     }
     const lbase = r.workers.lock.find((x) => x.workers === 1)?.mops.median ?? NaN
     for (const x of r.workers.lock) {

@@ -300,24 +300,30 @@ function wall(rs: StepResult[]): number {
 
 async function benchWorkers(o: BenchOptions, problems: string[]): Promise<WorkersResult> {
   const n = sizes(o.quick)
+  // groups: 1, 2 and 4 workers on one arena each group, then the control: 2 workers with an arena each
   const counts = [1, 2, 4]
   const arenas = counts.map(() => Arena.create({ size: 64 << 20 }))
-  const sabRuns = await runGroups(counts.map((k, gi) => ({
-    tasks: Array.from({ length: k }, (_, i): BenchTask => ({
-      kind: 'churn-sab', arena: arenas[gi].buffer, seed: SEED + 1 + i, ops: n.workerOps, warmOps: n.sabWarmOps,
-    })),
-  })), o.runs)
-  const sab: ScalingRow[] = counts.map((k, gi) => {
-    const steps = sabRuns[gi]
-    const zeros = steps.reduce((z, rs) => z + rs.reduce((a, r) => a + r.check, 0), 0)
-    if (zeros > 0) problems.push(`multi-worker churn (${k} workers): mallocs returned 0 (${zeros} live slots were 0 after a run)`)
-    checkEmpty(arenas[gi], `multi-worker churn (${k} workers, each freed all its blocks and released its heap)`, problems)
-    return { workers: k, mops: summarize(steps.map((rs) => k * n.workerOps / wall(rs) * 1e3)) }
+  const controlArenas = [0, 1].map(() => Arena.create({ size: 64 << 20 }))
+  const churnTask = (arena: Arena, i: number): BenchTask => ({
+    kind: 'churn-sab', arena: arena.buffer, seed: SEED + 1 + i, ops: n.workerOps, warmOps: n.sabWarmOps,
   })
+  const sabRuns = await runGroups([
+    ...counts.map((k, gi) => ({ tasks: Array.from({ length: k }, (_, i) => churnTask(arenas[gi], i)) })),
+    { tasks: controlArenas.map((a, i) => churnTask(a, i)) },
+  ], o.runs)
+  const scaling = (k: number, steps: StepResult[][], check: Arena[], what: string): ScalingRow => {
+    const zeros = steps.reduce((z, rs) => z + rs.reduce((a, r) => a + r.check, 0), 0)
+    if (zeros > 0) problems.push(`${what}: mallocs returned 0 (${zeros} live slots were 0 after a run)`)
+    for (const a of check) checkEmpty(a, `${what} (each worker freed all its blocks and released its heap)`, problems)
+    return { workers: k, mops: summarize(steps.map((rs) => k * n.workerOps / wall(rs) * 1e3)) }
+  }
+  const sab = counts.map((k, gi) => scaling(k, sabRuns[gi], [arenas[gi]], `multi-worker churn (${k} workers)`))
+  const separate = scaling(2, sabRuns[counts.length], controlArenas, 'multi-worker churn (2 workers, an arena each)')
   for (const x of sab) {
     o.log!(`  sabmalloc, ${x.workers} worker(s): ${fmt(x.mops.median)} Mops/s (${fmt(x.mops.min)} – ${fmt(x.mops.max)})` +
       (x.workers > 1 ? `  ×${fmt(x.mops.median / sab[0].mops.median, 2)} vs 1 worker` : ''))
   }
+  o.log!(`  control, 2 workers with an arena each: ${fmt(separate.mops.median)} Mops/s  ×${fmt(separate.mops.median / sab[0].mops.median, 2)} vs 1 worker`)
   const lockCounts = [1, 2]
   const lockRuns = await runGroups(lockCounts.map((k) => {
     const heap = new SharedArrayBuffer(32 << 20)
@@ -336,7 +342,7 @@ async function benchWorkers(o: BenchOptions, problems: string[]): Promise<Worker
     o.log!(`  npm malloc + mutex, ${x.workers} worker(s): ${fmt(x.mops.median)} Mops/s (${fmt(x.mops.min)} – ${fmt(x.mops.max)})` +
       (x.workers > 1 ? `  ×${fmt(x.mops.median / lock[0].mops.median, 2)} vs 1 worker` : ''))
   }
-  return { ops: n.workerOps, lockOps: n.lockOps, sab, lock }
+  return { ops: n.workerOps, lockOps: n.lockOps, sab, separate, lock }
 }
 
 /** After a workload whose threads freed everything and released their heaps: check the arena. */

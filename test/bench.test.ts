@@ -105,6 +105,7 @@ describe('bench output', () => {
     expect(md).toMatch(/\| sabmalloc, 1 worker \|/)
     expect(md).toMatch(/\| sabmalloc, 2 workers \|/)
     expect(md).toMatch(/\| sabmalloc, 4 workers \|/)
+    expect(md).toMatch(/\| control: sabmalloc, 2 workers, an arena each \|/)
     expect(md).toMatch(/\| npm malloc \+ mutex, 2 workers \|/)
     expect(md).toMatch(/\| empty ring \(no allocation\) \|/)
     expect(md).toMatch(/\| sabmalloc malloc → ring → free \|/)

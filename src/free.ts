@@ -128,13 +128,13 @@ export function freeBlockMt(h: Heap, pd: number, p: number): void {
   const key = h.key
   const w = pd + PAGE_XTHREAD_FREE
   i32[h.rec + HEAP_XFREES]++
-  let tf = Atomics.load(i32, w)
-  let useDelayed: boolean
+  let tf = i32[w] // a plain first read: the CAS below decides (and returns the real value)
+  let useDelayed = false
   for (;;) {
-    useDelayed = (tf & DELAYED_MASK) === DELAYED_USE
     let next: number
-    if (useDelayed) {
+    if ((tf & DELAYED_MASK) === DELAYED_USE) {
       // say where we hold FREEING, so a supervisor can undo it if this thread dies inside
+      useDelayed = true
       i32[h.rec + HEAP_FREEING] = pd
       next = (tf & BLOCK_MASK) | DELAYED_FREEING
     }
@@ -146,8 +146,8 @@ export function freeBlockMt(h: Heap, pd: number, p: number): void {
     if (prev === tf) break
     tf = prev
   }
-  if (!useDelayed) {
-    i32[h.rec + HEAP_FREEING] = 0 // in case a lost CAS race had set it
+  if ((tf & DELAYED_MASK) !== DELAYED_USE) {
+    if (useDelayed) i32[h.rec + HEAP_FREEING] = 0 // a lost CAS race had set it
     return
   }
   // DELAYED_FREEING pins the owner: it cannot abandon the page until we reset it

@@ -123,7 +123,7 @@ export function freeLocal(h: Heap, pd: number, p: number): void {
  * page (state DELAYED_USE), hand it to the owner heap's delayed list so the
  * owner learns the page has room again.
  */
-export function freeBlockMt(h: Heap, pd: number, p: number): void {
+function freeBlockMt(h: Heap, pd: number, p: number): void {
   const i32 = h.i32
   const key = h.key
   const w = pd + PAGE_XTHREAD_FREE

@@ -108,7 +108,6 @@ export const QUEUE_COUNT = BIN_FULL + 1
    +16  SEGMENTS_IN_USE  claimed segments (atomic add)
    +17  SEG_HEADER_SIZE  SEGMENT_HEADER_SIZE or SEGMENT_HEADER_SIZE_DEBUG
    +18  HEAP_SERIAL      heap creations so far (atomic add; debug serials)
-   +19  BLOCK_SERIAL     debug block serial number counter (atomic add)
    +20  XFREES_RETIRED   cross-thread frees of released heaps (atomic add)
    +21  GROW_STEP        segments added per grow at least
    +22  PEAK_PAGE_BYTES  peak pageBytes seen by stats()/check() (atomic max, unsigned)
@@ -142,7 +141,6 @@ export const ARENA_PEAK_SEGMENTS = 15
 export const ARENA_SEGMENTS_IN_USE = 16
 export const ARENA_SEG_HEADER_SIZE = 17
 export const ARENA_HEAP_SERIAL = 18
-export const ARENA_BLOCK_SERIAL = 19
 /** Cross-thread frees counted by heaps that have since been released (atomic add). */
 export const ARENA_XFREES_RETIRED = 20
 /** Bytes the buffer grows by at least, in segments (set at create). */
@@ -229,8 +227,6 @@ export const SEG_SPAN = 5
 export const SEG_NEXT = 6
 export const SEG_PREV = 7
 export const SEG_PAGES = 16
-/** Pages in a small segment. */
-export const SMALL_PAGES_PER_SEGMENT = SEGMENT_SIZE >>> SMALL_PAGE_SHIFT
 
 /* ----- Page descriptor (word offsets from the descriptor's first word) -----------
    +0   FLAGS            owner heap id << PAGE_OWNER_SHIFT | PAGE_FLAG_* (written only by

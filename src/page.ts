@@ -72,7 +72,7 @@ export function pageExtend(i32: Int32Array, key: number, pd: number): void {
  * to local_free, subtracting its length from `used` (_mi_page_thread_free_collect).
  * The CAS orders the freeing threads' link writes before our reads.
  */
-export function pageThreadFreeCollect(i32: Int32Array, key: number, pd: number): void {
+function pageThreadFreeCollect(i32: Int32Array, key: number, pd: number): void {
   const w = pd + PAGE_XTHREAD_FREE
   let tf = Atomics.load(i32, w)
   for (;;) {
@@ -145,22 +145,9 @@ export function pageUseDelayed(i32: Int32Array, pd: number, delay: number, overr
   }
 }
 
-/** True if the page can hand out a block without collecting (mi_page_immediate_available). */
-export function pageHasFree(i32: Int32Array, pd: number): boolean {
-  return i32[pd + PAGE_FREE] !== 0
-}
-
 /** True if the page can hand out a block after collecting or extending. */
 export function pageCanAllocate(i32: Int32Array, pd: number): boolean {
   return i32[pd + PAGE_FREE] !== 0 || i32[pd + PAGE_LOCAL_FREE] !== 0 ||
     i32[pd + PAGE_CAPACITY] < i32[pd + PAGE_RESERVED]
 }
 
-/** Index of the block that starts at `p` in page `pd`, or -1 if `p` is not a block start below capacity. */
-export function blockIndex(i32: Int32Array, pd: number, p: number): number {
-  const diff = p - i32[pd + PAGE_START]
-  const bsize = i32[pd + PAGE_BLOCK_SIZE]
-  if (diff < 0 || bsize <= 0) return -1
-  const idx = Math.floor(diff / bsize)
-  return idx * bsize === diff && idx < i32[pd + PAGE_CAPACITY] ? idx : -1
-}

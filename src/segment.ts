@@ -95,7 +95,7 @@ export function segmentAlloc(arena: Arena, owner: number, kind: number, span: nu
 }
 
 /** Returns a segment with no page in use to the arena (its heap queue membership is removed first). */
-export function segmentFree(arena: Arena, rec: number, seg: number): void {
+function segmentFree(arena: Arena, rec: number, seg: number): void {
   const i32 = arena.i32
   const sw = segWord(seg)
   const kind = i32[sw + SEG_KIND]
@@ -175,7 +175,3 @@ export function segmentPageFree(arena: Arena, rec: number, pd: number): void {
   else if (used === i32[sw + SEG_PAGE_COUNT] - 1 && rec !== 0) segQueuePush(i32, rec, seg)
 }
 
-/** Kind of segment `seg`. */
-export function segKind(i32: Int32Array, seg: number): number {
-  return i32[segWord(seg) + SEG_KIND]
-}

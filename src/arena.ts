@@ -54,6 +54,8 @@ export class Arena {
    */
   i32: Int32Array
   private bytes: Uint8Array
+  /** The buffer can grow (read once: the getter is a builtin call). */
+  private readonly growable: boolean
   /** Random cookie XOR-ed into free-list links. */
   readonly key: number
   readonly debug: boolean
@@ -65,6 +67,7 @@ export class Arena {
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer
+    this.growable = buffer.growable
     this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2)
     this.bytes = new Uint8Array(buffer, 0, buffer.byteLength)
     const i32 = this.i32
@@ -150,7 +153,7 @@ export class Arena {
 
   /** @internal Re-makes the views if the buffer grew (any thread may have grown it). */
   refreshViews(): void {
-    if (!this.buffer.growable) return
+    if (!this.growable) return
     const length = this.buffer.byteLength
     if (length === this.bytes.length) return
     this.i32 = new Int32Array(this.buffer, 0, length >>> 2)

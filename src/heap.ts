@@ -188,7 +188,8 @@ export class Heap {
 
   /** @internal Pops a block from a page of `bin`, finding, reclaiming or making one (_mi_malloc_generic). */
   mallocInBin(bin: number): number {
-    this.sync()
+    // no sync() here: our own pages are inside our views; reclaim and fresh
+    // segments, which may lie past them, sync themselves
     this.processDelayed()
     let pd = this.findFreePage(bin)
     if (pd === 0 && reclaimAbandoned(this, RECLAIM_BATCH)) pd = this.findFreePage(bin)

@@ -116,11 +116,11 @@ export const QUEUE_COUNT = BIN_FULL + 1
    +288 segment map      MAX_SEGMENTS words: SEGMAP_* value per segment
    +4384 empty page      PAGE_WORDS words of zeros: the direct table's "no page"
    +4400 empty direct    DIRECT_ENTRIES words, all EMPTY_PAGE (a released heap's table)
-   +4536 heap records    MAX_HEAPS × HEAP_WORDS
+   +4544 heap records    MAX_HEAPS × HEAP_WORDS (128-byte aligned, see HEAP_ALIGN_WORDS)
 ------------------------------------------------------------------------------- */
 
 export const ARENA_MAGIC_VALUE = 0x4d424153 // 'SABM' little-endian
-export const ARENA_VERSION_VALUE = 1
+export const ARENA_VERSION_VALUE = 2
 
 export const ARENA_MAGIC = 0
 export const ARENA_VERSION = 1
@@ -169,8 +169,15 @@ export const SEGMAP_FREE = 0
 export const EMPTY_PAGE = SEGMAP + MAX_SEGMENTS
 /** Word offset of a direct table whose entries all are EMPTY_PAGE (used by released heaps). */
 export const EMPTY_DIRECT = EMPTY_PAGE + 16
+/**
+ * Heap records start on 128-byte boundaries and span whole 128-byte units,
+ * so one heap's hot words (its direct table, read by every malloc) never
+ * share a cache line — or the line the adjacent-line prefetcher pairs with it
+ * — with another heap's words (written by its owner).
+ */
+export const HEAP_ALIGN_WORDS = 32
 /** Word offset of heap record 1 (heap ids are 1-based: record of id h at HEAP_RECORDS + (h-1)*HEAP_WORDS). */
-export const HEAP_RECORDS = (EMPTY_DIRECT + DIRECT_ENTRIES + 7) & ~7
+export const HEAP_RECORDS = (EMPTY_DIRECT + DIRECT_ENTRIES + HEAP_ALIGN_WORDS - 1) & ~(HEAP_ALIGN_WORDS - 1)
 
 /* ----- Heap record (word offsets inside a record) --------------------------------
    +0   STATE            0 free, 1 in use (claimed by CAS)
@@ -196,8 +203,8 @@ export const HEAP_THREAD_ID = 6
 export const HEAP_FREEING = 7
 export const HEAP_QUEUES = 8
 export const HEAP_DIRECT = HEAP_QUEUES + 2 * QUEUE_COUNT
-/** Words per heap record (rounded to 8). */
-export const HEAP_WORDS = (HEAP_DIRECT + DIRECT_ENTRIES + 7) & ~7
+/** Words per heap record (a whole number of 128-byte units). */
+export const HEAP_WORDS = (HEAP_DIRECT + DIRECT_ENTRIES + HEAP_ALIGN_WORDS - 1) & ~(HEAP_ALIGN_WORDS - 1)
 /** Heap slot states. */
 export const HEAP_FREE = 0
 export const HEAP_IN_USE = 1

@@ -293,7 +293,8 @@ export class Heap {
     const kind = i32[SEGMAP + seg]
     if (kind <= 0 || seg >= this.segLimit || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
     const sw = seg << (SEGMENT_SHIFT - 2)
-    const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> KIND_PAGE_SHIFT[kind]) * PAGE_WORDS
+    const shift = KIND_PAGE_SHIFT[kind]
+    const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> shift) * PAGE_WORDS
     const start = i32[pd + PAGE_START]
     const diff = (ptr - start) | 0
     // block index without a division: diff / blockSize rounded, then verified
@@ -305,9 +306,10 @@ export class Heap {
       // local free into a page that is neither full nor huge
       const key = this.key
       // mimalloc's double-free heuristic: a free block's first word decodes
-      // to NULL or into its page; only then scan the lists (out of line)
+      // to NULL or into its page (here: within a page size of its start);
+      // only then scan the lists (out of line)
       const n = i32[ptr >>> 2] ^ key
-      if (n === 0 || ((n - start) >>> 0) < i32[pd + PAGE_AREA]) return freeGeneric(this, ptr, sw, pd)
+      if (n === 0 || ((n - start) >>> shift) === 0) return freeGeneric(this, ptr, sw, pd)
       i32[ptr >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ key
       i32[pd + PAGE_LOCAL_FREE] = ptr
       if (--i32[pd + PAGE_USED] === 0) this.pageRetire(pd)

@@ -215,7 +215,9 @@ export const QUEUE_LAST = 1
 
 /* ----- Segment header (word offsets from the segment's first word) ------------
    +0   KIND             KIND_* (also in the segment map)
-   +1   OWNER            owning heap id; 0 = abandoned (Atomics.load/store)
+   +1   OWNER            owning heap id; 0 = abandoned (written with Atomics.store on
+                         claim/abandon/reclaim; read plain by frees: only a heap
+                         writes its own id, so "=== mine" is never stale)
    +2   PAGE_SHIFT       log2 of the page size (SEGMENT_SHIFT for large/huge)
    +3   PAGE_COUNT       pages in the segment
    +4   USED_PAGES       pages in use (owner)

@@ -9,9 +9,11 @@
 
   Ownership: SEG_OWNER is the heap id of the only thread that may change the
   segment's pages; it is written with Atomics.store when the segment is
-  claimed, abandoned (→ 0) or reclaimed, and read with Atomics.load by every
-  free to choose the local or the cross-thread path. All other header words
-  are owner-only. Each heap keeps its small and medium segments that have a
+  claimed, abandoned (→ 0) or reclaimed. Frees read it (or the page tag that
+  mirrors it, see PAGE_FLAGS) with a plain read to choose the local or the
+  cross-thread path: only a heap writes its own id, so a match is never
+  stale (mimalloc reads it relaxed). Supervisors scanning for a dead heap's
+  segments use Atomics.load. All other header words are owner-only. Each heap keeps its small and medium segments that have a
   free page slot in a queue (SEG_NEXT/SEG_PREV, 0 = end).
 ---------------------------------------------------------------------------- */
 

@@ -19,12 +19,12 @@
 import { DoubleFreeError, HeapCorruptionError, InvalidPointerError } from './errors.js'
 import { freeBlock, freeLocal, pageOfPointer } from './free.js'
 import { fillBytes, pattern64 } from './fill.js'
-import { Heap } from './heap.js'
+import { Heap, checkAlignment, checkSize } from './heap.js'
 import {
   BIN_HUGE, DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_DEAD, DEBUG_FRONT, DEBUG_FRONT_BYTES,
   DEBUG_HEADER, DEBUG_HEAP, DEBUG_LINK, DEBUG_LIVE, DEBUG_REAR_MIN, DEBUG_SERIAL, DEBUG_SIZE,
   MAX_ALLOC_SIZE, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_START,
-  SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
+  SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT,
   SEG_PAGE_SHIFT,
 } from './layout.js'
 import { pageDesc, pageOfAddress, segWord } from './segment.js'
@@ -72,9 +72,7 @@ export class DebugHeap extends Heap {
 
   override mallocAligned(size: number, alignment: number): number {
     checkSize(size, 'mallocAligned size')
-    if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
-      throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
-    }
+    checkAlignment(alignment)
     if (alignment <= 16) return this.malloc(size)
     if (size > MAX_ALLOC_SIZE - DEBUG_EXTRA - alignment) return 0
     this.assertLive()
@@ -327,10 +325,4 @@ function deadToClean(u8: Uint8Array, f64: Float64Array, from: number, to: number
   }
   for (k = Math.max(i << 3, k); k < to; k++) { if (u8[k] !== DEBUG_BYTE_DEAD) return k; u8[k] = DEBUG_BYTE_CLEAN }
   return -1
-}
-
-function checkSize(size: number, what: string): void {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    throw new RangeError(`${what} must be a non-negative safe integer, got ${String(size)}`)
-  }
 }

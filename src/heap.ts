@@ -18,12 +18,12 @@ import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './
 import {
   ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO,
   DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE, HEAP_FREEING,
-  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_SERIAL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES,
+  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES,
   KIND_HUGE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_AREA, PAGE_CAPACITY,
   PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
   PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_MASK,
   SEGMENT_SHIFT, SEGMENT_SIZE, SEG_OWNER, SEG_PAGES, SEG_USED_PAGES, SMALL_DIRECT_MAX,
-  SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS, ARENA_HEAP_SERIAL,
+  SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS,
 } from './layout.js'
 import { abandonSegments, reclaimAbandoned } from './abandon.js'
 import { fillBytes } from './fill.js'
@@ -82,7 +82,6 @@ export class Heap {
     i32[h.rec + HEAP_SEG_FREE_MEDIUM] = 0
     i32[h.rec + HEAP_XFREES] = 0
     i32[h.rec + HEAP_FREEING] = 0
-    i32[h.rec + HEAP_SERIAL] = Atomics.add(i32, ARENA_HEAP_SERIAL, 1) + 1
     queuesReset(i32, h.rec)
     return h
   }
@@ -149,9 +148,7 @@ export class Heap {
   /** Block of `size` bytes whose offset is a multiple of `alignment` (a power of two, 8 … 1 MiB). */
   mallocAligned(size: number, alignment: number): number {
     checkSize(size, 'mallocAligned size')
-    if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
-      throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
-    }
+    checkAlignment(alignment)
     this.assertLive()
     if (alignment <= 16) return this.malloc(alignment === 16 && size < 16 ? 16 : size)
     const n = Math.ceil(Math.max(size, 1) / alignment) * alignment
@@ -480,8 +477,16 @@ function clearStaleMarks(i32: Int32Array, pd: number): void {
   for (let i = 0; i < n; i++) i32[((start + i * bsize) >>> 2) + DEBUG_HEAP] = 0
 }
 
-function checkSize(size: number, what: string): void {
+/** @internal RangeError unless `size` is a non-negative safe integer. */
+export function checkSize(size: number, what: string): void {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(`${what} must be a non-negative safe integer, got ${String(size)}`)
+  }
+}
+
+/** @internal RangeError unless `alignment` is a power of two in 8 … SEGMENT_SIZE. */
+export function checkAlignment(alignment: number): void {
+  if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
+    throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
   }
 }

@@ -107,7 +107,6 @@ export const QUEUE_COUNT = BIN_FULL + 1
    +15  PEAK_SEGMENTS    peak segments in use (atomic max)
    +16  SEGMENTS_IN_USE  claimed segments (atomic add)
    +17  SEG_HEADER_SIZE  SEGMENT_HEADER_SIZE or SEGMENT_HEADER_SIZE_DEBUG
-   +18  HEAP_SERIAL      heap creations so far (atomic add; debug serials)
    +20  XFREES_RETIRED   cross-thread frees of released heaps (atomic add)
    +21  GROW_STEP        segments added per grow at least
    +22  PEAK_PAGE_BYTES  peak pageBytes seen by stats()/check() (atomic max, unsigned)
@@ -140,7 +139,6 @@ export const ARENA_PEAK_LIVE_BYTES = 14
 export const ARENA_PEAK_SEGMENTS = 15
 export const ARENA_SEGMENTS_IN_USE = 16
 export const ARENA_SEG_HEADER_SIZE = 17
-export const ARENA_HEAP_SERIAL = 18
 /** Cross-thread frees counted by heaps that have since been released (atomic add). */
 export const ARENA_XFREES_RETIRED = 20
 /** Bytes the buffer grows by at least, in segments (set at create). */
@@ -185,7 +183,6 @@ export const HEAP_RECORDS = (EMPTY_DIRECT + DIRECT_ENTRIES + HEAP_ALIGN_WORDS - 
    +2   SEG_FREE_SMALL   first small segment with a free page slot (owner)
    +3   SEG_FREE_MEDIUM  first medium segment with a free page slot (owner)
    +4   XFREES           cross-thread frees made *by* this heap (owner writes, racy reads)
-   +5   SERIAL           creation serial of this heap (owner)
    +6   THREAD_ID        worker_threads threadId of the owner (set at claim; read by supervisors)
    +7   FREEING          page whose xthread_free this heap holds in DELAYED_FREEING, else 0
                          (owner writes; a supervisor resets the page if the thread died there)
@@ -198,7 +195,6 @@ export const HEAP_DELAYED_FREE = 1
 export const HEAP_SEG_FREE_SMALL = 2
 export const HEAP_SEG_FREE_MEDIUM = 3
 export const HEAP_XFREES = 4
-export const HEAP_SERIAL = 5
 export const HEAP_THREAD_ID = 6
 export const HEAP_FREEING = 7
 export const HEAP_QUEUES = 8

@@ -22,6 +22,7 @@ import {
 } from '../src/layout.js'
 import { spawnTsWorker as spawnFuzzWorker } from '../workers/spawn.js'
 import type { PeerOutcome } from '../workers/fuzz-peer.js'
+import { thrownBy } from './helpers/arena.js'
 
 const MiB = 1 << 20
 const hex = (n: number): string => '0x' + n.toString(16)
@@ -84,15 +85,6 @@ function thrownByOrOk(call: () => unknown): unknown {
   } catch (e) {
     return e
   }
-}
-
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call()
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected the call to throw')
 }
 
 /**

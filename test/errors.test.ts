@@ -14,18 +14,8 @@ import {
   PAGE_CAPACITY, PAGE_RESERVED, PAGE_START, PAGE_USED, SEGMENT_SIZE,
 } from '../src/layout.js'
 import {
-  MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, pageOf, segOf, snapshot,
+  MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, pageOf, segOf, snapshot, thrownBy,
 } from './helpers/arena.js'
-
-/** Runs `call`, which must throw; returns what it threw. */
-function thrownBy(call: () => unknown): unknown {
-  try {
-    call()
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected the call to throw')
-}
 
 /** Expects `call` to throw an instance of `kind` and to leave the arena byte-for-byte as it was. */
 function expectRejected(arena: Arena, call: () => unknown, kind: abstract new (...args: never[]) => Error): unknown {

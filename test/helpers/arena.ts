@@ -72,3 +72,13 @@ export function mustMalloc(heap: Heap, size: number): number {
   if (p === 0) throw new Error(`malloc(${size}) returned 0`)
   return p
 }
+
+/** Runs `call`, which must throw; returns what it threw. */
+export function thrownBy(call: () => unknown): unknown {
+  try {
+    call()
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected the call to throw')
+}

@@ -20,15 +20,18 @@ import { DoubleFreeError, HeapCorruptionError, InvalidPointerError } from './err
 import { freeBlock, freeLocal, pageOfPointer } from './free.js'
 import { fillBytes, pattern64 } from './fill.js'
 import { Heap, checkAlignment, checkSize } from './heap.js'
-import {
-  BIN_HUGE, DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_DEAD, DEBUG_FRONT, DEBUG_FRONT_BYTES,
-  DEBUG_HEADER, DEBUG_HEAP, DEBUG_LINK, DEBUG_LIVE, DEBUG_REAR_MIN, DEBUG_SERIAL, DEBUG_SIZE,
-  MAX_ALLOC_SIZE, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_START,
-  SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT,
-  SEG_PAGE_SHIFT,
-} from './layout.js'
+import * as layout from './layout.js'
 import { pageDesc, pageOfAddress, segWord } from './segment.js'
 import { BIN_SIZE, binOf } from './size-classes.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  BIN_HUGE, DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_DEAD, DEBUG_FRONT,
+  DEBUG_FRONT_BYTES, DEBUG_HEADER, DEBUG_HEAP, DEBUG_LINK, DEBUG_LIVE, DEBUG_REAR_MIN, DEBUG_SERIAL,
+  DEBUG_SIZE, MAX_ALLOC_SIZE, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_START,
+  SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT, SEG_PAGE_SHIFT,
+} = layout
 
 /** Rear guard bytes written and checked (an overflow of up to this many bytes is caught on free). */
 const DEBUG_REAR_MAX = DEBUG_REAR_MIN

@@ -10,13 +10,17 @@
 
 import type { Heap } from './heap.js'
 import { DoubleFreeError, InvalidPointerError } from './errors.js'
-import {
-  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE, HEAP_FREEING, HEAP_XFREES,
-  PAGE_AREA, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FLAG_IN_USE,
-  PAGE_FREE, PAGE_LOCAL_FREE, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, SEGMAP, SEGMENT_MASK,
-  SEGMENT_SHIFT, SEG_OWNER, SEG_PAGE_SHIFT,
-} from './layout.js'
+import * as layout from './layout.js'
 import { pageDesc, segWord } from './segment.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE, HEAP_FREEING,
+  HEAP_XFREES, PAGE_AREA, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL,
+  PAGE_FLAG_IN_USE, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, SEGMAP,
+  SEGMENT_MASK, SEGMENT_SHIFT, SEG_OWNER, SEG_PAGE_SHIFT,
+} = layout
 
 /* ----- Pointer validation ---------------------------------------------------------- */
 

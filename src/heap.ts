@@ -15,22 +15,27 @@
 import type { Arena } from './arena.js'
 import { AllocatorError, DoubleFreeError } from './errors.js'
 import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
-import {
-  ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO,
-  DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE, HEAP_FREEING,
-  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES,
-  KIND_HUGE, LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_AREA, PAGE_CAPACITY,
-  PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT,
-  PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_MASK,
-  SEGMENT_SHIFT, SEGMENT_SIZE, SEG_OWNER, SEG_PAGES, SEG_USED_PAGES, SMALL_DIRECT_MAX,
-  SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_WORDS,
-} from './layout.js'
+import * as layout from './layout.js'
 import { abandonSegments, reclaimAbandoned } from './abandon.js'
 import { fillBytes } from './fill.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
 import { pageDesc, pageOfAddress, segOfPage, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
-import { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } from './size-classes.js'
+import * as sizeClasses from './size-classes.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO,
+  DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE, HEAP_FREEING,
+  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
+  LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS,
+  PAGE_FLAG_IN_USE, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_START, PAGE_USED,
+  PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
+  SEG_OWNER, SEG_PAGES, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT,
+  PAGE_WORDS,
+} = layout
+const { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } = sizeClasses
 
 /** Page shift of each segment kind (index KIND_*), so free needs no segment header read. */
 const KIND_PAGE_SHIFT = Int32Array.of(0, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, SEGMENT_SHIFT, SEGMENT_SHIFT)

@@ -10,6 +10,11 @@
 
    buffer:  | meta segment(s) | segment | segment | huge head | follower | ...
             0                 1 MiB     2 MiB     3 MiB
+
+  Modules on the malloc/free paths copy what they use of this file into
+  module-local consts (`const { … } = layout`): Node 20's optimizer folds a
+  module-local const into the code, but loads an imported binding from its
+  module cell and checks it on every use — about 6 ns per free+malloc pair.
 ---------------------------------------------------------------------------- */
 
 /* ----- Segments ----------------------------------------------------------- */

@@ -10,11 +10,15 @@
   the thread that owns the heap (plain accesses).
 ---------------------------------------------------------------------------- */
 
-import {
-  BIN_FULL, EMPTY_PAGE, HEAP_DIRECT, HEAP_QUEUES, PAGE_BIN, PAGE_FLAGS, PAGE_FLAG_IN_FULL,
-  PAGE_NEXT, PAGE_PREV, QUEUE_FIRST, QUEUE_LAST, SMALL_DIRECT_MAX,
-} from './layout.js'
+import * as layout from './layout.js'
 import { BIN_SIZE } from './size-classes.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  BIN_FULL, EMPTY_PAGE, HEAP_DIRECT, HEAP_QUEUES, PAGE_BIN, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_NEXT,
+  PAGE_PREV, QUEUE_FIRST, QUEUE_LAST, SMALL_DIRECT_MAX,
+} = layout
 
 /** Word offset of queue `bin` of the heap record at `rec`. */
 export function queueOf(rec: number, bin: number): number {

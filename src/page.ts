@@ -18,11 +18,15 @@
 ---------------------------------------------------------------------------- */
 
 import { HeapCorruptionError } from './errors.js'
-import {
-  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, MAX_EXTEND_SIZE, MIN_EXTEND,
-  PAGE_AREA, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE,
-  PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_OWNER_SHIFT, PAGE_PREV, PAGE_RESERVED, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE,
-} from './layout.js'
+import * as layout from './layout.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, MAX_EXTEND_SIZE, MIN_EXTEND, PAGE_AREA,
+  PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE, PAGE_LOCAL_FREE,
+  PAGE_NEXT, PAGE_OWNER_SHIFT, PAGE_PREV, PAGE_RESERVED, PAGE_START, PAGE_USED, PAGE_XTHREAD_FREE,
+} = layout
 
 /** Sets up a fresh page of `blockSize` blocks over [start, start+area) and makes its first blocks free. */
 export function pageInit(i32: Int32Array, pd: number, owner: number, bin: number, blockSize: number,

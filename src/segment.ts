@@ -18,12 +18,16 @@
 ---------------------------------------------------------------------------- */
 
 import type { Arena } from './arena.js'
-import {
-  KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT,
-  PAGE_AREA, PAGE_FLAGS, PAGE_START, PAGE_WORDS, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND,
-  SEG_NEXT, SEG_OWNER, SEG_PAGES, SEG_PAGE_COUNT, SEG_PAGE_SHIFT, SEG_PREV, SEG_SPAN,
-  SEG_USED_PAGES, SMALL_PAGE_SHIFT, HEAP_SEG_FREE_SMALL, HEAP_SEG_FREE_MEDIUM, SEGMAP, SEGMENT_MASK,
-} from './layout.js'
+import * as layout from './layout.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_AREA,
+  PAGE_FLAGS, PAGE_START, PAGE_WORDS, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER,
+  SEG_PAGES, SEG_PAGE_COUNT, SEG_PAGE_SHIFT, SEG_PREV, SEG_SPAN, SEG_USED_PAGES, SMALL_PAGE_SHIFT,
+  HEAP_SEG_FREE_SMALL, HEAP_SEG_FREE_MEDIUM, SEGMAP, SEGMENT_MASK,
+} = layout
 
 /** Word offset of segment `seg`'s header. */
 export function segWord(seg: number): number {

@@ -7,10 +7,13 @@
   are huge (BIN_HUGE): one block in its own run of segments.
 ---------------------------------------------------------------------------- */
 
-import {
-  BIN_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MEDIUM_OBJ_MAX,
-  SMALL_OBJ_MAX,
-} from './layout.js'
+import * as layout from './layout.js'
+
+// layout constants as module-local consts: Node 20 folds these into the
+// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+const {
+  BIN_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MEDIUM_OBJ_MAX, SMALL_OBJ_MAX,
+} = layout
 
 /** Bin of a request of `size` bytes (0 ≤ size); BIN_HUGE above LARGE_OBJ_MAX. */
 export function binOf(size: number): number {

@@ -289,35 +289,38 @@ export class Heap {
    * block already free → DoubleFreeError (best effort). A rejected free changes nothing.
    */
   free(ptr: number): void {
-    if (typeof ptr !== 'number') return this.freeSlow(ptr)
     const i32 = this.i32
-    const seg = ptr >>> SEGMENT_SHIFT
-    const kind = i32[SEGMAP + seg]
-    if (kind <= 0 || seg >= this.segLimit || (ptr & 7) !== 0 || (ptr >>> 0) !== ptr) return this.freeSlow(ptr)
-    const sw = seg << (SEGMENT_SHIFT - 2)
-    const shift = KIND_PAGE_SHIFT[kind]
-    const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> shift) * PAGE_WORDS
-    const start = i32[pd + PAGE_START]
-    const diff = (ptr - start) | 0
-    // block index without a division: diff / blockSize rounded, then verified
-    const idx = (diff * BIN_INVERSE[i32[pd + PAGE_BIN]] + 0.5) | 0
-    if (diff < 0 || idx * i32[pd + PAGE_BLOCK_SIZE] !== diff || idx >= i32[pd + PAGE_CAPACITY]) return this.freeSlow(ptr)
-    // owner and state in one plain read (mimalloc reads the owner relaxed):
-    // only this thread ever writes its own tag into a page, so a match cannot be stale
-    if (i32[pd + PAGE_FLAGS] === this.tag) {
-      // local free into a page that is neither full nor huge
-      const key = this.key
-      // mimalloc's double-free heuristic: a free block's first word decodes
-      // to NULL or into its page (here: within a page size of its start);
-      // only then scan the lists (out of line)
-      const n = i32[ptr >>> 2] ^ key
-      if (n === 0 || ((n - start) >>> shift) === 0) return freeGeneric(this, ptr, sw, pd)
-      i32[ptr >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ key
-      i32[pd + PAGE_LOCAL_FREE] = ptr
-      if (--i32[pd + PAGE_USED] === 0) this.pageRetire(pd)
-      return
+    if (typeof ptr === 'number' && (ptr >>> 0) === ptr && (ptr & 7) === 0) {
+      const seg = ptr >>> SEGMENT_SHIFT
+      const kind = i32[SEGMAP + seg]
+      if (kind > 0 && seg < this.segLimit) {
+        const sw = seg << (SEGMENT_SHIFT - 2)
+        const shift = KIND_PAGE_SHIFT[kind]
+        const pd = sw + SEG_PAGES + ((ptr & SEGMENT_MASK) >>> shift) * PAGE_WORDS
+        const start = i32[pd + PAGE_START]
+        const diff = (ptr - start) | 0
+        // block index without a division: diff / blockSize rounded, then
+        // verified; a negative diff never passes (the rounding truncates toward 0)
+        const idx = (diff * BIN_INVERSE[i32[pd + PAGE_BIN]] + 0.5) | 0
+        if (idx * i32[pd + PAGE_BLOCK_SIZE] === diff && idx < i32[pd + PAGE_CAPACITY]) {
+          // owner and state in one plain read (mimalloc reads the owner relaxed):
+          // only this thread ever writes its own tag into a page, so a match cannot be stale
+          if (i32[pd + PAGE_FLAGS] !== this.tag) return freeGeneric(this, ptr, sw, pd)
+          // a local free into a page that is neither full nor huge. mimalloc's
+          // double-free heuristic: a free block's first word decodes to NULL or
+          // into its page (here: within a page size of its start); only then
+          // scan the lists (out of line)
+          const key = this.key
+          const n = i32[ptr >>> 2] ^ key
+          if (n === 0 || ((n - start) >>> shift) === 0) return freeGeneric(this, ptr, sw, pd)
+          i32[ptr >>> 2] = i32[pd + PAGE_LOCAL_FREE] ^ key
+          i32[pd + PAGE_LOCAL_FREE] = ptr
+          if (--i32[pd + PAGE_USED] === 0) this.pageRetire(pd)
+          return
+        }
+      }
     }
-    freeGeneric(this, ptr, sw, pd)
+    this.freeSlow(ptr)
   }
 
   /** A pointer the fast path refused: 0 or invalid (throws the precise error). */

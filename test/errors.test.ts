@@ -78,6 +78,9 @@ const badPointers: Array<[string, (w: World) => unknown]> = [
   ['the heap records (in the metadata segment)', () => HEAP_RECORDS * 4],
   ['the last word of the metadata', (w) => w.arena.metaSegments * SEGMENT_SIZE - 8],
   ['the header of a used segment', (w) => (segOf(w.p32) * SEGMENT_SIZE) + 8],
+  // diff = -k × block size: the fast path's rounded division must not take these for blocks
+  ['one 32-byte block before page 0 of a used segment', (w) => segOf(w.p32) * SEGMENT_SIZE + w.arena.segHeaderSize - 32],
+  ['six 32-byte blocks before page 0 of a used segment', (w) => segOf(w.p32) * SEGMENT_SIZE + w.arena.segHeaderSize - 192],
   ['a page of a used segment that is not in use', (w) => segOf(w.p32) * SEGMENT_SIZE + 15 * 65536],
   ['a huge block + 8', (w) => w.huge + 8],
   ['a huge block + 4096', (w) => w.huge + 4096],

@@ -116,7 +116,7 @@ export class DebugHeap extends Heap {
       // in place: new bytes are 0xCD, the guard moves to the new end
       if (size > old) fillBytes(this.u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
       i32[(block >>> 2) + DEBUG_SIZE] = size
-      writeRearGuard(this.u8, i32, ptr + size)
+      writeRearGuard(i32, ptr + size)
       return ptr
     }
     const p = this.malloc(size)
@@ -302,7 +302,7 @@ export class DebugHeap extends Heap {
     const front = (block + DEBUG_FRONT) >>> 3
     f64[front] = GUARD64
     f64[front + 1] = GUARD64
-    writeRearGuard(u8, i32, ptr + size)
+    writeRearGuard(i32, ptr + size)
     return ptr
   }
 }
@@ -310,35 +310,33 @@ export class DebugHeap extends Heap {
 /* ----- Guards and fills ---------------------------------------------------------- */
 
 /*
-  The rear guard is the DEBUG_REAR_MAX bytes from `at` = ptr + size, which
-  may be unaligned: the bytes up to a 4-byte boundary go one by one, the
-  rest as Int32 words. It always fits: a block has room for the request and
-  DEBUG_EXTRA bytes.
+  The rear guard is the 16 (DEBUG_REAR_MAX) bytes from `at` = ptr + size,
+  which may be unaligned. It is handled as the Int32 words covering it: the
+  first holds 0..3 of the caller's bytes below the guard (masked off), and
+  when `at` is unaligned a fifth word holds the guard's last bytes. That
+  word lies inside the block (block ends are 8-aligned and a block has room
+  for the request and DEBUG_EXTRA bytes), so it is written whole.
 */
 
 /** Writes the rear guard at `at`. */
-function writeRearGuard(u8: Uint8Array, i32: Int32Array, at: number): void {
-  const end = at + DEBUG_REAR_MAX
-  const head = at + (-at & 3)
-  for (let k = at; k < head; k++) u8[k] = DEBUG_BYTE_GUARD
-  const we = end >>> 2
-  for (let i = head >>> 2; i < we; i++) i32[i] = GUARD_WORD
-  for (let k = we * 4; k < end; k++) u8[k] = DEBUG_BYTE_GUARD
+function writeRearGuard(i32: Int32Array, at: number): void {
+  const w = at >>> 2
+  const guard = -1 << ((at & 3) * 8) // the guard's bytes of the first word
+  i32[w] = (i32[w] & ~guard) | (GUARD_WORD & guard)
+  i32[w + 1] = GUARD_WORD
+  i32[w + 2] = GUARD_WORD
+  i32[w + 3] = GUARD_WORD
+  if ((at & 3) !== 0) i32[w + 4] = GUARD_WORD
 }
 
 /** The first overwritten byte of the rear guard at `at`, or -1. */
 function findRearGuardDamage(u8: Uint8Array, i32: Int32Array, at: number): number {
-  const end = at + DEBUG_REAR_MAX
-  const head = at + (-at & 3)
-  for (let k = at; k < head; k++) if (u8[k] !== DEBUG_BYTE_GUARD) return k
-  const we = end >>> 2
-  for (let i = head >>> 2; i < we; i++) {
-    if (i32[i] !== GUARD_WORD) {
-      for (let k = i * 4; ; k++) if (u8[k] !== DEBUG_BYTE_GUARD) return k
-    }
-  }
-  for (let k = we * 4; k < end; k++) if (u8[k] !== DEBUG_BYTE_GUARD) return k
-  return -1
+  const w = at >>> 2
+  const guard = -1 << ((at & 3) * 8)
+  let diff = ((i32[w] ^ GUARD_WORD) & guard) | (i32[w + 1] ^ GUARD_WORD) | (i32[w + 2] ^ GUARD_WORD) | (i32[w + 3] ^ GUARD_WORD)
+  if ((at & 3) !== 0) diff |= (i32[w + 4] ^ GUARD_WORD) & ~guard
+  if (diff === 0) return -1
+  for (let k = at; ; k++) if (u8[k] !== DEBUG_BYTE_GUARD) return k
 }
 
 /**

@@ -18,20 +18,24 @@
 
 import { DoubleFreeError, HeapCorruptionError, InvalidPointerError } from './errors.js'
 import { freeBlock, freeLocal, pageOfPointer } from './free.js'
-import { fillBytes, pattern64 } from './fill.js'
+import * as fill from './fill.js'
 import { Heap, checkAlignment, checkSize } from './heap.js'
 import * as layout from './layout.js'
-import { pageDesc, pageOfAddress, segWord } from './segment.js'
-import { BIN_SIZE, binOf } from './size-classes.js'
+import * as segment from './segment.js'
+import * as sizeClasses from './size-classes.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// imported constants and functions as module-local consts: Node 20 folds
+// these into the compiled code, but reloads and checks an imported binding
+// at every use (layout.ts)
 const {
   BIN_HUGE, DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_DEAD, DEBUG_FRONT,
   DEBUG_FRONT_BYTES, DEBUG_HEADER, DEBUG_HEAP, DEBUG_LINK, DEBUG_LIVE, DEBUG_REAR_MIN, DEBUG_SERIAL,
-  DEBUG_SIZE, MAX_ALLOC_SIZE, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_START,
-  SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT, SEG_PAGE_SHIFT,
+  DEBUG_SIZE, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE,
+  PAGE_START, SEGMAP, SEGMENT_ALLOC_BITS, SEGMENT_EVER_BITS, SEGMENT_MASK, SEGMENT_SHIFT, SEG_PAGE_SHIFT,
 } = layout
+const { fillBytes, findOtherByte, pattern64 } = fill
+const { pageDesc, pageOfAddress, segWord } = segment
+const { BIN_INVERSE, BIN_SIZE, binOf } = sizeClasses
 
 /** Rear guard bytes written and checked (an overflow of up to this many bytes is caught on free). */
 const DEBUG_REAR_MAX = DEBUG_REAR_MIN
@@ -42,6 +46,7 @@ const GUARD_WORD = DEBUG_BYTE_GUARD * 0x01010101 | 0
 /** The 8-byte fill patterns as doubles (see fill.ts). */
 const CLEAN64 = pattern64(DEBUG_BYTE_CLEAN)
 const DEAD64 = pattern64(DEBUG_BYTE_DEAD)
+const GUARD64 = pattern64(DEBUG_BYTE_GUARD)
 
 /** Word of the ALLOC (or EVER) bitmap holding block `b`'s bit, and its mask. */
 function bitWord(b: number, bitmap: number): number {
@@ -56,9 +61,9 @@ function blockPage(i32: Int32Array, block: number): number {
   const pd = block < 0 ? 0 : pageOfAddress(i32, block)
   if (pd === 0 || (i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) === 0) return 0
   const diff = block - (i32[pd + PAGE_START] >>> 0)
-  const bsize = i32[pd + PAGE_BLOCK_SIZE]
-  const idx = Math.floor(diff / bsize)
-  return diff >= 0 && idx * bsize === diff && idx < i32[pd + PAGE_CAPACITY] ? pd : 0
+  // block index without a division (as Heap.free): rounded, then verified; a huge page's inverse is 0
+  const idx = (diff * BIN_INVERSE[i32[pd + PAGE_BIN]] + 0.5) | 0
+  return diff >= 0 && idx * i32[pd + PAGE_BLOCK_SIZE] === diff && idx < i32[pd + PAGE_CAPACITY] ? pd : 0
 }
 
 export class DebugHeap extends Heap {
@@ -95,12 +100,12 @@ export class DebugHeap extends Heap {
     checkSize(size, 'realloc size')
     this.assertLive()
     if (ptr === 0) return this.malloc(size)
+    this.sync()
     const block = this.liveBlock(ptr)
     const i32 = this.i32
     const bsize = i32[blockPage(i32, block) + PAGE_BLOCK_SIZE]
-    try {
-      this.checkGuards(block, bsize)
-    } catch (err) {
+    const err = this.guardError(block, bsize)
+    if (err !== null) {
       // a free racing with this realloc may have rewritten the header: then it is a double free
       if ((Atomics.load(i32, bitWord(block, SEGMENT_ALLOC_BITS)) & bitMask(block)) === 0) throw new DoubleFreeError(ptr, 'freed while being reallocated')
       throw err
@@ -111,8 +116,7 @@ export class DebugHeap extends Heap {
       // in place: new bytes are 0xCD, the guard moves to the new end
       if (size > old) fillBytes(this.u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
       i32[(block >>> 2) + DEBUG_SIZE] = size
-      const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
-      for (let k = ptr + size; k < end; k++) this.u8[k] = DEBUG_BYTE_GUARD
+      writeRearGuard(i32, ptr + size)
       return ptr
     }
     const p = this.malloc(size)
@@ -125,6 +129,7 @@ export class DebugHeap extends Heap {
   /** The requested size of the live block at `ptr`. */
   override usableSize(ptr: number): number {
     this.assertLive()
+    this.sync()
     return this.i32[(this.liveBlock(ptr) >>> 2) + DEBUG_SIZE]
   }
 
@@ -132,28 +137,51 @@ export class DebugHeap extends Heap {
     if (ptr === 0) return
     this.assertLive()
     const i32 = this.i32
-    const block = this.liveBlock(ptr)
-    const pd = blockPage(i32, block)
-    const bsize = i32[pd + PAGE_BLOCK_SIZE]
+    const block = ptr - DEBUG_HEADER
+    const pd = this.blockStartPage(ptr)
     // the allocation bit decides first: of racing frees exactly one sees it
     // set, and only that one reads the header (the winner's free list push
     // overwrites its first word)
     const mask = bitMask(block)
     const bits = bitWord(block, SEGMENT_ALLOC_BITS)
-    if ((Atomics.and(i32, bits, ~mask) & mask) === 0) {
-      throw new DoubleFreeError(ptr, 'another thread freed it at the same moment')
-    }
-    try {
-      this.checkGuards(block, bsize)
-    } catch (err) {
+    if (pd === 0) return this.freeRejected(ptr, false)
+    if ((Atomics.and(i32, bits, ~mask) & mask) === 0) return this.freeRejected(ptr, true)
+    const bsize = i32[pd + PAGE_BLOCK_SIZE]
+    const err = this.guardError(block, bsize)
+    if (err !== null) {
       Atomics.or(i32, bits, mask) // rejected: the block stays allocated, nothing changed
       throw err
     }
     const w = block >>> 2
     fillBytes(this.u8, this.f64, ptr, ptr + i32[w + DEBUG_SIZE], DEBUG_BYTE_DEAD, DEAD64)
     i32[w + DEBUG_HEAP] = DEBUG_DEAD
-    const sw = segWord(block >>> SEGMENT_SHIFT)
-    freeBlock(this, block, sw, pd)
+    freeBlock(this, block, segWord(block >>> SEGMENT_SHIFT), pd)
+  }
+
+  /**
+   * The page of the block whose user pointer is `ptr` if that is a block
+   * start in a page in use inside our views, else 0 (the slow path syncs and
+   * says why). Plain reads: whether the block is live is for its ALLOC bit to say.
+   */
+  private blockStartPage(ptr: number): number {
+    const block = ptr - DEBUG_HEADER
+    return typeof ptr === 'number' && (ptr >>> 0) === ptr && (ptr & 7) === 0 && (block >>> SEGMENT_SHIFT) < this.segLimit
+      ? blockPage(this.i32, block) : 0
+  }
+
+  /**
+   * A free the fast test refused: `ptr` is not a block start in a page in
+   * use inside our views, or (`cleared`) its allocation bit was clear
+   * already. Throws the precise error, or frees after all a block our views
+   * did not cover yet.
+   */
+  private freeRejected(ptr: number, cleared: boolean): void {
+    if (ptr === 0) return
+    this.sync()
+    this.liveBlock(ptr) // throws unless the block is live
+    // live now: freed and allocated again since our test, or beyond our old views
+    if (cleared) throw new DoubleFreeError(ptr, 'another thread freed it at the same moment')
+    this.free(ptr)
   }
 
   /* ----- Checks ------------------------------------------------------------------ */
@@ -161,10 +189,9 @@ export class DebugHeap extends Heap {
   /**
    * The block start of `ptr` if `ptr` is a live block's user pointer; else
    * throws DoubleFreeError (the block was handed out and is free now) or
-   * InvalidPointerError (never a block's pointer). Reads only.
+   * InvalidPointerError (never a block's pointer). Reads only; the caller syncs first.
    */
   private liveBlock(ptr: number): number {
-    this.sync()
     if (typeof ptr !== 'number' || !Number.isInteger(ptr) || ptr < DEBUG_HEADER || ptr >= this.arena.buffer.byteLength || (ptr & 7) !== 0) {
       pageOfPointer(this, ptr) // throws the precise reason
     }
@@ -189,7 +216,6 @@ export class DebugHeap extends Heap {
     }
     throw new InvalidPointerError(ptr, this.whyInvalid(ptr))
   }
-
   /** Why `ptr` is not a debug block's pointer, in words. */
   private whyInvalid(ptr: number): string {
     const i32 = this.i32
@@ -209,29 +235,33 @@ export class DebugHeap extends Heap {
     return 'never allocated'
   }
 
-  /** Throws HeapCorruptionError if the header or either guard of a live block was overwritten. */
-  private checkGuards(block: number, bsize: number): void {
+  /** The HeapCorruptionError to throw if the header or either guard of a live block was overwritten, else null. */
+  private guardError(block: number, bsize: number): HeapCorruptionError | null {
     const i32 = this.i32
-    const u8 = this.u8
+    const f64 = this.f64
     const w = block >>> 2
     const size = i32[w + DEBUG_SIZE]
-    const ptr = block + DEBUG_HEADER
-    for (let i = 0; i < DEBUG_FRONT_BYTES; i += 4) {
-      if (i32[w + ((DEBUG_FRONT + i) >>> 2)] !== GUARD_WORD) {
-        let k = DEBUG_FRONT + i
-        while (u8[block + k] === DEBUG_BYTE_GUARD) k++
-        throw new HeapCorruptionError(`${describeBlock(i32, block)}: front guard overwritten at offset ${k - DEBUG_HEADER} (byte 0x${u8[block + k].toString(16)}): buffer underflow`, ptr)
-      }
-    }
+    // the front guard is two aligned doubles (blocks are 8-aligned)
+    const front = (block + DEBUG_FRONT) >>> 3
+    if (f64[front] !== GUARD64 || f64[front + 1] !== GUARD64) return this.frontGuardError(block)
     if (i32[w + DEBUG_LINK] !== DEBUG_LIVE || size < 0 || size > bsize - DEBUG_EXTRA) {
-      throw new HeapCorruptionError(`block 0x${ptr.toString(16)}: header overwritten (size word ${size}): buffer underflow or wild write`, ptr)
+      const ptr = block + DEBUG_HEADER
+      return new HeapCorruptionError(`block 0x${ptr.toString(16)}: header overwritten (size word ${size}): buffer underflow or wild write`, ptr)
     }
-    const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
-    for (let k = ptr + size; k < end; k++) {
-      if (u8[k] !== DEBUG_BYTE_GUARD) {
-        throw new HeapCorruptionError(`${describeBlock(i32, block)}: rear guard overwritten at offset +${k - ptr} (byte 0x${u8[k].toString(16)}): buffer overflow`, ptr)
-      }
-    }
+    const bad = findRearGuardDamage(this.u8, i32, block + DEBUG_HEADER + size)
+    return bad < 0 ? null : this.rearGuardError(block, bad)
+  }
+
+  private frontGuardError(block: number): HeapCorruptionError {
+    const u8 = this.u8
+    let k = DEBUG_FRONT
+    while (k < DEBUG_FRONT + DEBUG_FRONT_BYTES - 1 && u8[block + k] === DEBUG_BYTE_GUARD) k++
+    return new HeapCorruptionError(`${describeBlock(this.i32, block)}: front guard overwritten at offset ${k - DEBUG_HEADER} (byte 0x${u8[block + k].toString(16)}): buffer underflow`, block + DEBUG_HEADER)
+  }
+
+  private rearGuardError(block: number, bad: number): HeapCorruptionError {
+    const ptr = block + DEBUG_HEADER
+    return new HeapCorruptionError(`${describeBlock(this.i32, block)}: rear guard overwritten at offset +${bad - ptr} (byte 0x${this.u8[bad].toString(16)}): buffer overflow`, ptr)
   }
 
   /**
@@ -242,24 +272,23 @@ export class DebugHeap extends Heap {
   private setupBlock(block: number, size: number): number {
     const i32 = this.i32
     const u8 = this.u8
+    const f64 = this.f64
     const w = block >>> 2
-    const pd = blockPage(i32, block)
-    const bsize = i32[pd + PAGE_BLOCK_SIZE]
     const ptr = block + DEBUG_HEADER
     if (i32[w + DEBUG_HEAP] === DEBUG_DEAD) {
       // freed before: its 0xDD fill must be intact; check and refill 0xCD in one pass
-      const old = Math.min(Math.max(i32[w + DEBUG_SIZE], 0), bsize - DEBUG_EXTRA)
-      const bad = deadToClean(u8, this.f64, ptr, ptr + old)
+      const pd = pageOfAddress(i32, block) // our own block: no validation needed
+      const old = Math.min(Math.max(i32[w + DEBUG_SIZE], 0), i32[pd + PAGE_BLOCK_SIZE] - DEBUG_EXTRA)
+      const bad = deadToClean(u8, f64, ptr, old, size)
       if (bad >= 0) {
         const msg = `block 0x${ptr.toString(16)} (requested ${old} bytes, serial ${i32[w + DEBUG_SERIAL]}) was written after it was freed: ` +
           `offset +${bad - ptr} is 0x${u8[bad].toString(16)}, not 0xdd (use after free)`
-        fillBytes(u8, this.f64, ptr, ptr + old, DEBUG_BYTE_DEAD, DEAD64)
+        fillBytes(u8, f64, ptr, ptr + old, DEBUG_BYTE_DEAD, DEAD64)
         freeLocal(this, pd, block) // back where it came from: this malloc changes nothing
         throw new HeapCorruptionError(msg, ptr)
       }
-      if (size > old) fillBytes(u8, this.f64, ptr + old, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
     } else {
-      fillBytes(u8, this.f64, ptr, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
+      fillBytes(u8, f64, ptr, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
     }
     const mask = bitMask(block)
     if ((Atomics.or(i32, bitWord(block, SEGMENT_ALLOC_BITS), mask) & mask) !== 0) {
@@ -270,11 +299,44 @@ export class DebugHeap extends Heap {
     i32[w + DEBUG_SIZE] = size
     i32[w + DEBUG_SERIAL] = ++this.serial
     i32[w + DEBUG_HEAP] = this.id
-    for (let i = DEBUG_FRONT >>> 2; i < DEBUG_HEADER >>> 2; i++) i32[w + i] = GUARD_WORD
-    const end = Math.min(block + bsize, ptr + size + DEBUG_REAR_MAX)
-    for (let k = ptr + size; k < end; k++) u8[k] = DEBUG_BYTE_GUARD
+    const front = (block + DEBUG_FRONT) >>> 3
+    f64[front] = GUARD64
+    f64[front + 1] = GUARD64
+    writeRearGuard(i32, ptr + size)
     return ptr
   }
+}
+
+/* ----- Guards and fills ---------------------------------------------------------- */
+
+/*
+  The rear guard is the 16 (DEBUG_REAR_MAX) bytes from `at` = ptr + size,
+  which may be unaligned. It is handled as the Int32 words covering it: the
+  first holds 0..3 of the caller's bytes below the guard (masked off), and
+  when `at` is unaligned a fifth word holds the guard's last bytes. That
+  word lies inside the block (block ends are 8-aligned and a block has room
+  for the request and DEBUG_EXTRA bytes), so it is written whole.
+*/
+
+/** Writes the rear guard at `at`. */
+function writeRearGuard(i32: Int32Array, at: number): void {
+  const w = at >>> 2
+  const guard = -1 << ((at & 3) * 8) // the guard's bytes of the first word
+  i32[w] = (i32[w] & ~guard) | (GUARD_WORD & guard)
+  i32[w + 1] = GUARD_WORD
+  i32[w + 2] = GUARD_WORD
+  i32[w + 3] = GUARD_WORD
+  if ((at & 3) !== 0) i32[w + 4] = GUARD_WORD
+}
+
+/** The first overwritten byte of the rear guard at `at`, or -1. */
+function findRearGuardDamage(u8: Uint8Array, i32: Int32Array, at: number): number {
+  const w = at >>> 2
+  const guard = -1 << ((at & 3) * 8)
+  let diff = ((i32[w] ^ GUARD_WORD) & guard) | (i32[w + 1] ^ GUARD_WORD) | (i32[w + 2] ^ GUARD_WORD) | (i32[w + 3] ^ GUARD_WORD)
+  if ((at & 3) !== 0) diff |= (i32[w + 4] ^ GUARD_WORD) & ~guard
+  if (diff === 0) return -1
+  for (let k = at; ; k++) if (u8[k] !== DEBUG_BYTE_GUARD) return k
 }
 
 /**
@@ -312,20 +374,29 @@ function describeBlock(i32: Int32Array, block: number): string {
 }
 
 /**
- * Verifies that bytes [from, to) are all 0xDD while refilling them 0xCD, in
- * one pass. Returns -1, or the first offset that was not 0xDD (bytes before
- * it are then 0xCD already; the caller refills).
+ * A freed block at `ptr` (8-aligned) is reused for `size` bytes: verifies
+ * that its `old` bytes are all still 0xDD and fills the first `size` bytes
+ * 0xCD, the common part in one pass. Returns -1, or the first offset that
+ * was not 0xDD (some bytes before it may be 0xCD already; the caller refills).
  */
-function deadToClean(u8: Uint8Array, f64: Float64Array, from: number, to: number): number {
-  let k = from
-  const head = Math.min(to, (from + 7) & ~7)
-  for (; k < head; k++) { if (u8[k] !== DEBUG_BYTE_DEAD) return k; u8[k] = DEBUG_BYTE_CLEAN }
-  const wend = to & ~7
-  let i = k >>> 3
-  for (const e = wend >>> 3; i < e; i++) {
+function deadToClean(u8: Uint8Array, f64: Float64Array, ptr: number, old: number, size: number): number {
+  let i = ptr >>> 3
+  const both = (ptr + Math.min(old, size)) >>> 3
+  for (; i + 4 <= both; i += 4) {
+    if (f64[i] !== DEAD64 || f64[i + 1] !== DEAD64 || f64[i + 2] !== DEAD64 || f64[i + 3] !== DEAD64) break
+    f64[i] = CLEAN64
+    f64[i + 1] = CLEAN64
+    f64[i + 2] = CLEAN64
+    f64[i + 3] = CLEAN64
+  }
+  for (; i < both; i++) {
     if (f64[i] !== DEAD64) break
     f64[i] = CLEAN64
   }
-  for (k = Math.max(i << 3, k); k < to; k++) { if (u8[k] !== DEBUG_BYTE_DEAD) return k; u8[k] = DEBUG_BYTE_CLEAN }
+  // the rest of the old bytes (or the word that differs): verify only
+  const rest = i * 8
+  const bad = findOtherByte(u8, f64, rest, ptr + old, DEBUG_BYTE_DEAD, DEAD64)
+  if (bad >= 0) return bad
+  fillBytes(u8, f64, rest, ptr + size, DEBUG_BYTE_CLEAN, CLEAN64)
   return -1
 }

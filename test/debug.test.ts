@@ -16,6 +16,7 @@ import {
   AllocatorError, Arena, DoubleFreeError, HeapCorruptionError, InvalidPointerError, type Heap,
 } from '../src/index.js'
 import { DebugHeap } from '../src/debug.js'
+import { binOf } from '../src/size-classes.js'
 import {
   DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_HEADER, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE,
   SMALL_PAGE_SHIFT,
@@ -382,6 +383,66 @@ describe('debug mode: misuse in one thread', () => {
     })
   }
 
+  it('damage to any single guard byte is reported with its offset, whatever the alignment of the requested size', () => {
+    const { arena, heap } = debugArena()
+    const bs = bystanders(arena, heap)
+    for (const n of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 100, 101, 102, 103, 1001]) {
+      for (let j = 0; j < 16; j++) {
+        for (const side of ['rear', 'front'] as const) {
+          const p = mustMalloc(heap, n)
+          const at = side === 'rear' ? p + n + j : p - 16 + j
+          arena.u8[at] = 0x41
+          expectError(() => heap.free(p), HeapCorruptionError, 'ERR_HEAP_CORRUPTION', p,
+            [side === 'rear' ? `rear guard overwritten at offset +${n + j} (byte 0x41)` : `front guard overwritten at offset ${j - 16} (byte 0x41)`])
+          arena.u8[at] = DEBUG_BYTE_GUARD
+          heap.free(p)
+        }
+      }
+    }
+    expect(arena.check().liveBlocks).toBe(bs.length)
+    expectIntact(arena, heap, bs)
+  })
+
+  it('a write after free is caught when the block is handed out again for a smaller or larger size of its class', () => {
+    const { arena, heap } = debugArena()
+    const bs = bystanders(arena, heap)
+    // [size freed, size asked next, offset written]: offsets past the new size, in its last partial word, in the common part
+    const cases: Array<[number, number, number]> = [
+      [1201, 1000, 1200], [1201, 1000, 1010], [1201, 1000, 999], [1201, 1000, 0],
+      [1000, 1201, 999], [1000, 1201, 992], [1000, 1201, 3], [101, 97, 100], [101, 97, 96], [97, 101, 96], [97, 101, 95],
+    ]
+    for (const [n1, n2, off] of cases) {
+      expect(binOf(n1 + DEBUG_HEADER + 16), `${n1} and ${n2} share a size class`).toBe(binOf(n2 + DEBUG_HEADER + 16))
+      const p = mustMalloc(heap, n1)
+      const pin = mustMalloc(heap, n1) // keeps p's page in use
+      heap.free(p)
+      arena.u8[p + off] = 0x41
+      const extra: number[] = []
+      let err: unknown
+      for (let i = 0; i < 5000 && err === undefined; i++) {
+        try {
+          extra.push(mustMalloc(heap, n2))
+        } catch (e) {
+          err = e
+        }
+      }
+      expect(err, `no malloc(${n2}) reported the write at +${off} into a freed ${n1}-byte block`).toBeInstanceOf(HeapCorruptionError)
+      const e = err as AllocatorError
+      expect(e.ptr).toBe(p)
+      for (const part of [`requested ${n1} bytes`, `offset +${off} is 0x41`, 'use after free']) expect(e.message).toContain(part)
+      expect(firstNot(arena, p, n1, DEBUG_BYTE_DEAD), 'the block was put back refilled 0xDD').toBe(-1)
+      let again = 0
+      for (let i = 0; i < 5000 && again !== p; i++) { again = mustMalloc(heap, n2); extra.push(again) }
+      expect(again).toBe(p)
+      expect(firstNot(arena, p, n2, DEBUG_BYTE_CLEAN)).toBe(-1)
+      expectGuards(arena, p, n2)
+      for (const x of extra) heap.free(x)
+      heap.free(pin)
+    }
+    expect(arena.check().liveBlocks).toBe(bs.length)
+    expectIntact(arena, heap, bs)
+  })
+
   it('a write after free is reported by check() and by the malloc that hands the block out, which puts it back', () => {
     const { arena, heap } = debugArena()
     const bs = bystanders(arena, heap)
@@ -531,23 +592,24 @@ describe('debug mode: misuse across workers', () => {
     expectIntact(arena, heap, bs)
   })
 
-  it('a racing double free is a DoubleFreeError even when the other free completes right after it found the block live (deterministic interleaving)', () => {
-    // Heap B's whole free of p runs after heap A's free has found p live
-    // (liveBlock returned) and before A does anything else — one
-    // interleaving of two threads racing on p, replayed in one thread. B's
-    // free succeeds; A must report a double free and change nothing.
+  it('a racing double free is a DoubleFreeError even when the other free completes right after it found the block (deterministic interleaving)', () => {
+    // Heap B's whole free of p runs after heap A's free has found p a block
+    // start (blockStartPage returned) and before A does anything else (its
+    // ALLOC bit flip decides) — one interleaving of two threads racing on p,
+    // replayed in one thread. B's free succeeds; A must report a double free
+    // and change nothing.
     const other = arena.createHeap()
-    const proto = DebugHeap.prototype as unknown as { liveBlock: (ptr: number) => number }
-    const original = proto.liveBlock
+    const proto = DebugHeap.prototype as unknown as { blockStartPage: (ptr: number) => number }
+    const original = proto.blockStartPage
     let between: (() => void) | undefined
-    proto.liveBlock = function (this: DebugHeap, ptr: number): number {
-      const block = original.call(this, ptr)
+    proto.blockStartPage = function (this: DebugHeap, ptr: number): number {
+      const pd = original.call(this, ptr)
       const f = between
       between = undefined
       f?.()
-      return block
+      return pd
     }
-    restore = () => { proto.liveBlock = original; other.release() }
+    restore = () => { proto.blockStartPage = original; other.release() }
     for (const n of [1, 8, 100, 5000]) {
       const p = mustMalloc(heap, n)
       let otherOutcome: unknown = 'not run'

@@ -148,7 +148,7 @@ function segQueueRemove(i32: Int32Array, rec: number, seg: number): void {
  * page). Returns the page descriptor, or 0 when the arena is full.
  */
 export function segmentPageAlloc(arena: Arena, owner: number, rec: number, kind: number): number {
-  let seg = kind === KIND_LARGE ? 0 : arena.i32[segQueueOf(rec, kind)]
+  let seg = kind === KIND_LARGE ? 0 : fullestInQueue(arena.i32, rec, kind)
   if (seg === 0) {
     seg = segmentAlloc(arena, owner, kind, 1)
     if (seg === 0) return 0
@@ -165,6 +165,23 @@ export function segmentPageAlloc(arena: Arena, owner: number, rec: number, kind:
   const used = ++i32[sw + SEG_USED_PAGES]
   if (used === count && kind !== KIND_LARGE) segQueueRemove(i32, rec, seg)
   return pd
+}
+
+/**
+ * The segment of the heap's free-slot queue for `kind` with the most pages in
+ * use (0 if the queue is empty). Filling the fullest segment first lets the
+ * emptier ones drain and go back to the arena, instead of spreading new
+ * pages over every segment with a free slot (the queue is short: a heap
+ * holds few segments of a kind).
+ */
+function fullestInQueue(i32: Int32Array, rec: number, kind: number): number {
+  let best = 0
+  let bestUsed = -1
+  for (let seg = i32[segQueueOf(rec, kind)]; seg !== 0; seg = i32[segWord(seg) + SEG_NEXT]) {
+    const used = i32[segWord(seg) + SEG_USED_PAGES]
+    if (used > bestUsed) { best = seg; bestUsed = used }
+  }
+  return best
 }
 
 /**

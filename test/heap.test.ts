@@ -431,3 +431,30 @@ describe('release', () => {
     expectEmpty(arena)
   })
 })
+
+describe('segment slot policy (memory overhead, issue #5)', () => {
+  /** Frees every block of `ps` whose page is one of `pages` (page = address >>> 16). */
+  const freePages = (heap: Heap, ps: number[], pages: number[]): number[] => {
+    const drop = new Set(pages)
+    for (const p of ps) if (drop.has(p >>> 16)) heap.free(p)
+    return ps.filter((p) => !drop.has(p >>> 16))
+  }
+
+  it('puts a fresh page in the fullest of the heap\'s segments with a free slot, not in the most recently emptied one', () => {
+    const arena = Arena.create({ size: 16 * MiB })
+    const heap = arena.createHeap()
+    // 8 KiB blocks: small pages of 7-8 blocks; fill segments A and B (16 pages each) and 2 pages of C
+    let ps: number[] = []
+    const pagesOf = (seg: number): number[] => [...new Set(ps.filter((p) => p >>> 20 === seg).map((p) => p >>> 16))]
+    const segs = (): number[] => [...new Set(ps.map((p) => p >>> 20))]
+    while (segs().length < 3 || pagesOf(segs()[2]).length < 2) ps.push(mustMalloc(heap, 8 * KiB))
+    const [a, b] = segs()
+    ps = freePages(heap, ps, pagesOf(a).slice(0, 1)) // A: 15 pages in use
+    ps = freePages(heap, ps, pagesOf(b).slice(0, 10)) // B: 6 pages in use, the front of the heap's segment queue
+    const p = mustMalloc(heap, 16) // a new bin: needs a fresh page
+    expect(p >>> 20).toBe(a)
+    for (const q of [...ps, p]) heap.free(q)
+    heap.collect()
+    expect(arena.stats().segmentsInUse).toBe(arena.metaSegments)
+  })
+})

@@ -19,14 +19,10 @@ import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Worker } from 'node:worker_threads'
-import { MemPool } from '@thi.ng/malloc'
 import { Arena, type Heap } from '../src/index.js'
 import { spawnTsWorker } from '../workers/spawn.js'
-import type { BenchMessage, BenchTask, BenchWorkerData, RingStep } from '../workers/bench-worker.js'
-import {
-  CHURN_LIVE, churnCodemix, churnEmpty, churnSab, churnThing, churnUint8, codemixAllocator, expectedRingSum, GO,
-  makeChurnStream, RING_HEAD, RING_TAIL, RING_WORDS, summarize, type ChurnStream, type Summary,
-} from './bench-common.js'
+import type { BenchMessage, BenchTask, BenchWorkerData, ChurnPeer, RingStep } from '../workers/bench-worker.js'
+import { codemixAllocator, expectedRingSum, GO, RING_HEAD, RING_TAIL, RING_WORDS, summarize, type Summary } from './bench-common.js'
 import {
   renderMarkdown, renderSvg, type BenchResults, type ChurnRow, type DebugResult, type RingResult, type ScalingRow,
   type WorkersResult, bestPeer, fmt, TARGETS,
@@ -63,114 +59,37 @@ function sizes(quick: boolean) {
 
 /* ----- 1. Single-thread churn ----------------------------------------------------------- */
 
-/** One allocator of the churn: warm-up passes, then one timed pass per call to `run`. */
-interface ChurnCase {
-  row: ChurnRow
-  warm(): void
-  /** ns per pair of one timed pass */
-  run(): number
-  /** frees everything and checks; returns a problem or null */
-  finish(): string | null
-}
-
-function floorCase(s: ChurnStream, ops: number): ChurnCase {
-  const live = new Int32Array(CHURN_LIVE)
-  return {
-    row: { key: 'floor', label: 'loop alone (no allocator)', ops, ns: null, note: 'included in every figure' },
-    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnEmpty(live, s.slots, s.sizes, ops) },
-    run: () => churnEmpty(live, s.slots, s.sizes, ops) / ops,
-    finish: () => null,
-  }
-}
-
-function sabCase(s: ChurnStream, ops: number, warmOps: number): ChurnCase {
-  const arena = Arena.create({ size: 64 << 20 })
-  const heap = arena.createHeap()
-  const live = new Int32Array(CHURN_LIVE)
-  for (let i = 0; i < CHURN_LIVE; i++) live[i] = heap.malloc(s.initSizes[i])
-  return {
-    row: { key: 'sab', label: 'sabmalloc', ops, ns: null, note: '`heap.malloc` / `heap.free`' },
-    warm: () => { for (let left = warmOps; left > 0; left -= ops) churnSab(heap, live, s.slots, s.sizes, Math.min(ops, left)) },
-    run: () => churnSab(heap, live, s.slots, s.sizes, ops) / ops,
-    finish: () => finishSabChurn(arena, heap, live, 'single-thread churn'),
-  }
-}
-
-function finishSabChurn(arena: Arena, heap: Heap, live: Int32Array, what: string): string | null {
-  const zeros = live.filter((p) => p === 0).length
-  for (let i = 0; i < live.length; i++) heap.free(live[i])
-  heap.collect(true)
-  const c = arena.check()
-  if (zeros > 0) return `${what}: ${zeros} mallocs returned 0 in a 64 MiB arena with ~0.5 MiB live`
-  if (c.liveBlocks !== 0) return `${what}: arena.check() reports ${c.liveBlocks} live blocks after every block was freed`
-  return null
-}
-
-function codemixCase(s: ChurnStream, ops: number): ChurnCase {
-  const a = codemixAllocator(new ArrayBuffer(32 << 20))
-  const live = new Int32Array(CHURN_LIVE)
-  for (let i = 0; i < CHURN_LIVE; i++) live[i] = a.alloc(s.initSizes[i])
-  return {
-    row: { key: 'codemix', label: 'npm `malloc` (codemix)', ops, ns: null, note: 'skip-list allocator, pure JS' },
-    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnCodemix(a, live, s.slots, s.sizes, ops) },
-    run: () => churnCodemix(a, live, s.slots, s.sizes, ops) / ops,
-    finish: () => {
-      const zeros = live.filter((p) => p === 0).length
-      for (let i = 0; i < CHURN_LIVE; i++) a.free(live[i])
-      return zeros > 0 ? `npm malloc churn: ${zeros} allocations failed` : null
-    },
-  }
-}
-
-function uint8Case(s: ChurnStream, ops: number): ChurnCase {
-  const live: Uint8Array[] = []
-  for (let i = 0; i < CHURN_LIVE; i++) live.push(new Uint8Array(s.initSizes[i]))
-  return {
-    row: { key: 'uint8', label: '`new Uint8Array(n)` + GC', ops, ns: null, note: 'old array dropped for the GC; GC time included' },
-    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnUint8(live, s.slots, s.sizes, ops) },
-    run: () => churnUint8(live, s.slots, s.sizes, ops) / ops,
-    finish: () => null,
-  }
-}
-
-function thingCase(s: ChurnStream, ops: number): ChurnCase {
-  const pool = new MemPool({ size: 32 << 20 })
-  const live = new Int32Array(CHURN_LIVE)
-  for (let i = 0; i < CHURN_LIVE; i++) live[i] = pool.malloc(s.initSizes[i])
-  return {
-    row: { key: 'thing', label: '@thi.ng/malloc `MemPool`', ops, ns: null, note: `O(n) free-list scans: only the first ${fmt(ops, 0)} ops of the stream` },
-    warm: () => { for (let i = 0; i < PEER_WARM_PASSES; i++) churnThing(pool, live, s.slots, s.sizes, ops) },
-    run: () => churnThing(pool, live, s.slots, s.sizes, ops) / ops,
-    finish: () => {
-      const zeros = live.filter((p) => p === 0).length
-      for (let i = 0; i < CHURN_LIVE; i++) pool.free(live[i])
-      return zeros > 0 ? `@thi.ng/malloc churn: ${zeros} allocations failed` : null
-    },
-  }
-}
-
-function benchChurn(o: BenchOptions, problems: string[]): ChurnRow[] {
+/**
+ * Every allocator replays the same op stream in a worker of its own (a fresh
+ * isolate): one allocator's garbage, GC threads and JIT state cannot leak into
+ * another's figure. The workers take turns, one pass each per run.
+ */
+async function benchChurn(o: BenchOptions, problems: string[]): Promise<ChurnRow[]> {
   const n = sizes(o.quick)
-  const stream = makeChurnStream(SEED, n.churnOps)
-  const cases = [
-    floorCase(stream, n.churnOps),
-    sabCase(stream, n.churnOps, n.sabWarmOps),
-    codemixCase(stream, n.peerOps),
-    uint8Case(stream, n.peerOps),
-    thingCase(stream, n.thingOps),
+  const arena = Arena.create({ size: 64 << 20 })
+  const peer = (p: ChurnPeer, ops: number): BenchTask => ({ kind: 'churn-peer', peer: p, seed: SEED, ops, warmPasses: PEER_WARM_PASSES })
+  const cases: Array<{ row: ChurnRow, task: BenchTask }> = [
+    { row: { key: 'floor', label: 'loop alone (no allocator)', ops: n.churnOps, ns: null, note: 'included in every figure' }, task: peer('floor', n.churnOps) },
+    {
+      row: { key: 'sab', label: 'sabmalloc', ops: n.churnOps, ns: null, note: '`heap.malloc` / `heap.free`' },
+      task: { kind: 'churn-sab', arena: arena.buffer, seed: SEED, ops: n.churnOps, warmOps: n.sabWarmOps },
+    },
+    { row: { key: 'codemix', label: 'npm `malloc` (codemix)', ops: n.peerOps, ns: null, note: 'skip-list allocator, pure JS' }, task: peer('codemix', n.peerOps) },
+    { row: { key: 'uint8', label: '`new Uint8Array(n)` + GC', ops: n.peerOps, ns: null, note: 'old array dropped for the GC; GC time included' }, task: peer('uint8', n.peerOps) },
+    {
+      row: { key: 'thing', label: '@thi.ng/malloc `MemPool`', ops: n.thingOps, ns: null, note: `O(n) free-list scans: only the first ${fmt(n.thingOps, 0)} ops of the stream` },
+      task: peer('thing', n.thingOps),
+    },
   ]
-  const samples = cases.map(() => [] as number[])
-  for (const c of cases) c.warm()
-  // runs interleave the allocators, so a burst of load elsewhere hits them all alike
-  for (let r = 0; r < o.runs; r++) {
-    cases.forEach((c, i) => samples[i].push(c.run()))
-  }
-  for (const c of cases) {
-    const p = c.finish()
-    if (p) problems.push(p)
-  }
-  const rows = cases.map((c, i) => ({ ...c.row, ns: summarize(samples[i]) }))
-  const sab = rows[1].ns!.median
+  const results = await runGroups(cases.map((c) => ({ tasks: [c.task] })), o.runs)
+  const rows = cases.map((c, i) => {
+    const steps = results[i]
+    const failed = steps.reduce((z, rs) => z + rs[0].check, 0)
+    if (failed > 0) problems.push(`single-thread churn, ${c.row.label}: ${failed} allocations returned 0`)
+    return { ...c.row, ns: summarize(steps.map((rs) => (rs[0].t1 - rs[0].t0) / c.row.ops)) }
+  })
+  checkEmpty(arena, 'single-thread churn (the worker freed all its blocks and released its heap)', problems)
+  const sab = rows[1].ns.median
   for (const r of rows) {
     o.log!(`  ${r.label.padEnd(30)} ${fmt(r.ns.median).padStart(9)} ns/pair  (${fmt(r.ns.min)} – ${fmt(r.ns.max)})` +
       (r.key === 'sab' || r.key === 'floor' ? '' : `  ${fmt(r.ns.median / sab, 1)}× sabmalloc`))
@@ -505,7 +424,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     if (!o.only.includes(w)) continue
     log(`\n[${w}]`)
     switch (w) {
-      case 'churn': results.churn = benchChurn(opts, results.problems); break
+      case 'churn': results.churn = await benchChurn(opts, results.problems); break
       case 'workers': results.workers = await benchWorkers(opts, results.problems); break
       case 'ring': results.ring = await benchRing(opts, results.problems); break
       case 'debug': results.debug = await benchDebug(opts, results.problems); break

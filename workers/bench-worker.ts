@@ -10,14 +10,20 @@
 ---------------------------------------------------------------------------- */
 
 import { parentPort, workerData } from 'node:worker_threads'
+import { MemPool } from '@thi.ng/malloc'
 import { Arena, type Heap } from '../src/index.js'
 import {
-  CHURN_LIVE, churnCodemixLocked, churnSab, codemixSharedAllocator, consumeBlocks, consumeNumbers, makeChurnStream,
-  GO, mutexLock, mutexUnlock, nowNs, produceBlocks, produceNumbers, RING_WORDS, type CodemixShared,
+  CHURN_LIVE, churnCodemix, churnCodemixLocked, churnEmpty, churnSab, churnThing, churnUint8, codemixAllocator,
+  codemixSharedAllocator, consumeBlocks, consumeNumbers, makeChurnStream, GO, mutexLock, mutexUnlock, nowNs,
+  produceBlocks, produceNumbers, RING_WORDS, type CodemixShared,
 } from '../stress/bench-common.js'
+
+/** The single-thread churn's baselines, each run in a worker of its own like sabmalloc. */
+export type ChurnPeer = 'floor' | 'codemix' | 'uint8' | 'thing'
 
 export type BenchTask =
   | { kind: 'churn-sab', arena: SharedArrayBuffer, seed: number, ops: number, warmOps: number }
+  | { kind: 'churn-peer', peer: ChurnPeer, seed: number, ops: number, warmPasses: number }
   | { kind: 'churn-lock', heap: SharedArrayBuffer, lock: SharedArrayBuffer, seed: number, ops: number, warmOps: number }
   | { kind: 'ring-producer' | 'ring-consumer', arena: SharedArrayBuffer, ring: SharedArrayBuffer, blocks: number, plan: RingStep[] }
 
@@ -73,6 +79,43 @@ function churnSabTask(t: Extract<BenchTask, { kind: 'churn-sab' }>): { run: Runn
       const id = heap.id
       heap.release()
       return { heapId: id }
+    },
+  }
+}
+
+/** A baseline's churn over the same op stream: the loop alone, npm `malloc`, `new Uint8Array` + GC, @thi.ng/malloc. */
+function churnPeerTask(t: Extract<BenchTask, { kind: 'churn-peer' }>): { run: Runner, finish: () => Record<string, number> } {
+  const { initSizes, slots, sizes } = makeChurnStream(t.seed, t.ops)
+  const live = new Int32Array(CHURN_LIVE)
+  let pass: () => number
+  let release = (): void => {}
+  if (t.peer === 'floor') {
+    pass = () => churnEmpty(live, slots, sizes, t.ops)
+  } else if (t.peer === 'uint8') {
+    const arrays = Array.from({ length: CHURN_LIVE }, (_, i) => new Uint8Array(initSizes[i]))
+    pass = () => churnUint8(arrays, slots, sizes, t.ops)
+  } else if (t.peer === 'codemix') {
+    const a = codemixAllocator(new ArrayBuffer(32 << 20))
+    for (let i = 0; i < CHURN_LIVE; i++) live[i] = a.alloc(initSizes[i])
+    pass = () => churnCodemix(a, live, slots, sizes, t.ops)
+    release = () => { for (let i = 0; i < CHURN_LIVE; i++) a.free(live[i]) }
+  } else {
+    const pool = new MemPool({ size: 32 << 20 })
+    for (let i = 0; i < CHURN_LIVE; i++) live[i] = pool.malloc(initSizes[i])
+    pass = () => churnThing(pool, live, slots, sizes, t.ops)
+    release = () => { for (let i = 0; i < CHURN_LIVE; i++) pool.free(live[i]) }
+  }
+  for (let i = 0; i < t.warmPasses; i++) pass()
+  const zeros = t.peer === 'floor' || t.peer === 'uint8' ? () => 0 : () => countZeros(live)
+  return {
+    run: () => {
+      const t0 = nowNs()
+      const el = pass()
+      return { t0, t1: t0 + el, check: zeros() }
+    },
+    finish: () => {
+      release()
+      return {}
     },
   }
 }
@@ -152,8 +195,9 @@ function countZeros(live: Int32Array): number {
 
 const task = data.task
 const { run, finish } = task.kind === 'churn-sab' ? churnSabTask(task)
-  : task.kind === 'churn-lock' ? churnLockTask(task)
-    : ringTask(task)
+  : task.kind === 'churn-peer' ? churnPeerTask(task)
+    : task.kind === 'churn-lock' ? churnLockTask(task)
+      : ringTask(task)
 
 for (let step = 1; step <= data.steps; step++) {
   post({ type: 'ready', step })

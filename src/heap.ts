@@ -287,6 +287,7 @@ export class Heap {
    * Frees the block at `ptr`, allocated by any heap of the arena in any thread.
    * `free(0)` does nothing. Not a live block start → InvalidPointerError; a
    * block already free → DoubleFreeError (best effort). A rejected free changes nothing.
+   * Keep it under 460 bytes of bytecode, V8's inlining limit (test/inlining.test.ts).
    */
   free(ptr: number): void {
     const i32 = this.i32

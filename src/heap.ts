@@ -116,14 +116,20 @@ export class Heap {
 
   /** Zeroed block of `count * size` bytes, or 0 if the arena is full. */
   calloc(count: number, size: number): number {
+    // two uint32s whose product malloc can serve need no other check (a released heap's malloc throws)
+    if (typeof count === 'number' && typeof size === 'number' && (count >>> 0) === count && (size >>> 0) === size) {
+      const total = count * size
+      if (total <= MAX_ALLOC_SIZE) {
+        const p = this.malloc(total)
+        if (p !== 0) fillBytes(this.u8, this.f64, p, p + total, 0, 0)
+        return p
+      }
+    }
     checkSize(count, 'calloc count')
     checkSize(size, 'calloc size')
     this.assertLive()
-    const total = count * size
-    if (!Number.isSafeInteger(total)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
-    const p = this.malloc(total)
-    if (p !== 0) fillBytes(this.u8, this.f64, p, p + total, 0, 0)
-    return p
+    if (!Number.isSafeInteger(count * size)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
+    return 0 // larger than any block
   }
 
   /**

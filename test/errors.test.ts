@@ -204,6 +204,8 @@ describe('bad sizes', () => {
     expect(heap.malloc(Number.MAX_SAFE_INTEGER)).toBe(0)
     expect(heap.malloc(2 ** 32)).toBe(0)
     expect(heap.calloc(2 ** 26, 2 ** 26)).toBe(0)
+    expect(heap.calloc(0x7ff00000 + 8, 1)).toBe(0) // two uint32s, product past the largest block
+    expect(heap.calloc(1, 2 ** 32)).toBe(0)
     expect(arena.check()).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
   })
 })

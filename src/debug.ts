@@ -39,6 +39,8 @@ const { BIN_INVERSE, BIN_SIZE, binOf } = sizeClasses
 
 /** Rear guard bytes written and checked (an overflow of up to this many bytes is caught on free). */
 const DEBUG_REAR_MAX = DEBUG_REAR_MIN
+// writeRearGuard / findRearGuardDamage handle the rear guard as 4 (+1) Int32 words
+if (DEBUG_REAR_MAX !== 16) throw new Error('debug.ts: the rear guard code assumes a 16-byte guard')
 /** Extra bytes a debug block needs besides the request. */
 const DEBUG_EXTRA = DEBUG_HEADER + DEBUG_REAR_MIN
 const GUARD_WORD = DEBUG_BYTE_GUARD * 0x01010101 | 0
@@ -136,15 +138,15 @@ export class DebugHeap extends Heap {
   override free(ptr: number): void {
     if (ptr === 0) return
     this.assertLive()
-    const i32 = this.i32
-    const block = ptr - DEBUG_HEADER
     const pd = this.blockStartPage(ptr)
+    if (pd === 0) return this.freeRejected(ptr, false)
     // the allocation bit decides first: of racing frees exactly one sees it
     // set, and only that one reads the header (the winner's free list push
     // overwrites its first word)
+    const i32 = this.i32
+    const block = ptr - DEBUG_HEADER
     const mask = bitMask(block)
     const bits = bitWord(block, SEGMENT_ALLOC_BITS)
-    if (pd === 0) return this.freeRejected(ptr, false)
     if ((Atomics.and(i32, bits, ~mask) & mask) === 0) return this.freeRejected(ptr, true)
     const bsize = i32[pd + PAGE_BLOCK_SIZE]
     const err = this.guardError(block, bsize)
@@ -164,9 +166,10 @@ export class DebugHeap extends Heap {
    * says why). Plain reads: whether the block is live is for its ALLOC bit to say.
    */
   private blockStartPage(ptr: number): number {
+    // the type test first: arithmetic on a BigInt throws, on an object calls its valueOf
+    if (typeof ptr !== 'number' || (ptr >>> 0) !== ptr || (ptr & 7) !== 0) return 0
     const block = ptr - DEBUG_HEADER
-    return typeof ptr === 'number' && (ptr >>> 0) === ptr && (ptr & 7) === 0 && (block >>> SEGMENT_SHIFT) < this.segLimit
-      ? blockPage(this.i32, block) : 0
+    return (block >>> SEGMENT_SHIFT) < this.segLimit ? blockPage(this.i32, block) : 0
   }
 
   /**
@@ -176,7 +179,6 @@ export class DebugHeap extends Heap {
    * did not cover yet.
    */
   private freeRejected(ptr: number, cleared: boolean): void {
-    if (ptr === 0) return
     this.sync()
     this.liveBlock(ptr) // throws unless the block is live
     // live now: freed and allocated again since our test, or beyond our old views
@@ -216,6 +218,7 @@ export class DebugHeap extends Heap {
     }
     throw new InvalidPointerError(ptr, this.whyInvalid(ptr))
   }
+
   /** Why `ptr` is not a debug block's pointer, in words. */
   private whyInvalid(ptr: number): string {
     const i32 = this.i32

@@ -13,8 +13,7 @@ import { DoubleFreeError, InvalidPointerError } from './errors.js'
 import * as layout from './layout.js'
 import { pageDesc, segWord } from './segment.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE, HEAP_FREEING,
   HEAP_XFREES, PAGE_AREA, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL,

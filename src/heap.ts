@@ -23,8 +23,7 @@ import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush
 import { pageDesc, pageOfAddress, segOfPage, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
 import * as sizeClasses from './size-classes.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO,
   DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE, HEAP_FREEING,
@@ -128,8 +127,10 @@ export class Heap {
     checkSize(count, 'calloc count')
     checkSize(size, 'calloc size')
     this.assertLive()
-    if (!Number.isSafeInteger(count * size)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
-    return 0 // larger than any block
+    const total = count * size
+    if (!Number.isSafeInteger(total)) throw new RangeError(`calloc: ${count} * ${size} overflows`)
+    // past the fast path: a factor beyond uint32 times 0, or larger than any block
+    return total === 0 ? this.malloc(0) : 0
   }
 
   /**

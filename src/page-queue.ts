@@ -13,8 +13,7 @@
 import * as layout from './layout.js'
 import { BIN_SIZE } from './size-classes.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   BIN_FULL, EMPTY_PAGE, HEAP_DIRECT, HEAP_QUEUES, PAGE_BIN, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_NEXT,
   PAGE_PREV, QUEUE_FIRST, QUEUE_LAST, SMALL_DIRECT_MAX,

@@ -20,8 +20,7 @@
 import { HeapCorruptionError } from './errors.js'
 import * as layout from './layout.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   BLOCK_MASK, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, MAX_EXTEND_SIZE, MIN_EXTEND, PAGE_AREA,
   PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_FREE, PAGE_LOCAL_FREE,

@@ -20,8 +20,7 @@
 import type { Arena } from './arena.js'
 import * as layout from './layout.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_AREA,
   PAGE_FLAGS, PAGE_START, PAGE_WORDS, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND, SEG_NEXT, SEG_OWNER,
@@ -171,8 +170,8 @@ export function segmentPageAlloc(arena: Arena, owner: number, rec: number, kind:
  * The segment of the heap's free-slot queue for `kind` with the most pages in
  * use (0 if the queue is empty). Filling the fullest segment first lets the
  * emptier ones drain and go back to the arena, instead of spreading new
- * pages over every segment with a free slot (the queue is short: a heap
- * holds few segments of a kind).
+ * pages over every segment with a free slot. The walk is as long as the
+ * heap's list of segments with a free slot, and runs only when a page is made.
  */
 function fullestInQueue(i32: Int32Array, rec: number, kind: number): number {
   let best = 0

@@ -9,8 +9,7 @@
 
 import * as layout from './layout.js'
 
-// layout constants as module-local consts: Node 20 folds these into the
-// compiled code, but reloads and checks an imported binding at every use (layout.ts)
+// module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   BIN_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX, MEDIUM_OBJ_MAX, SMALL_OBJ_MAX,
 } = layout

@@ -195,7 +195,7 @@ function churnSection(rows: ChurnRow[]): string[] {
   out.push('')
   out.push('1000 live blocks; each op frees a random live block and allocates 16..1024 bytes (uniform) in its place. ' +
     'The op stream is precomputed into typed arrays; only the loop is timed, after warm-up passes (10 M ops for sabmalloc, whose rarely taken slow paths need millions of ops to reach TurboFan; 2 passes for the others). ' +
-    'Each allocator runs in a worker of its own (a fresh isolate, so one allocator\'s garbage and JIT state cannot leak into another\'s figure); the workers take turns, one pass each per run. ' +
+    'Each allocator runs in a worker of its own (a fresh isolate: its own JS heap and JIT state); the workers take turns, one pass each per run. ' +
     'Figure: ns per free+malloc pair. Ratio: peer / sabmalloc.')
   out.push('')
   const body = rows.map((x) => {

@@ -238,6 +238,17 @@ describe('debug mode: block layout', () => {
 /* ----- misuse, one thread ---------------------------------------------------------------- */
 
 describe('debug mode: misuse in one thread', () => {
+  it('free of a BigInt, a Symbol or an object is an InvalidPointerError, as in release mode, and calls no valueOf', () => {
+    const { arena, heap } = debugArena()
+    const p = mustMalloc(heap, 24)
+    let called = false
+    const bad: unknown[] = [BigInt(p), Symbol('p'), { valueOf: () => { called = true; return p } }]
+    for (const x of bad) expect(thrownBy(() => heap.free(x as number))).toBeInstanceOf(InvalidPointerError)
+    expect(called, 'valueOf was called').toBe(false)
+    heap.free(p)
+    expect(arena.check().liveBlocks).toBe(0)
+  })
+
   it('an immediate double free is a DoubleFreeError and changes nothing', () => {
     const { arena, heap } = debugArena()
     const bs = bystanders(arena, heap)

@@ -141,6 +141,14 @@ describe('calloc', () => {
     expect(arena.check().liveBlocks).toBe(4)
   })
 
+  it.each([false, true])('returns a block for a zero factor times a count beyond uint32 (debug %s)', (debug) => {
+    const arena = Arena.create({ size: 8 * MiB, debug })
+    const heap = arena.createHeap()
+    const ps = [heap.calloc(2 ** 32, 0), heap.calloc(0, 2 ** 40), heap.calloc(Number.MAX_SAFE_INTEGER, 0)]
+    expect(ps.every((p) => p !== 0)).toBe(true)
+    expect(arena.check().liveBlocks).toBe(3)
+  })
+
   it.each([
     [2 ** 27, 2 ** 27], [Number.MAX_SAFE_INTEGER, 2], [2, Number.MAX_SAFE_INTEGER], [2 ** 40, 2 ** 40],
   ])('throws RangeError when count × size overflows (%i × %i) and changes nothing', (count, size) => {

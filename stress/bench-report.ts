@@ -16,6 +16,8 @@ export interface Meta {
   load: [number, number]
   /** share of the machine's CPU time used by other processes while the bench ran (0 … 1) */
   othersCpu: number
+  /** ms of a fixed plain-JS loop before and after the run (the machine's speed of the moment) */
+  probeMs: [number, number]
   node: string
   /** commit measured, and whether src/ had uncommitted changes */
   commit: string
@@ -163,6 +165,7 @@ export function renderMarkdown(r: BenchResults): string {
     ['workloads', m.only.join(', ')],
     ['wall time of the benchmark', `${fmt(m.seconds, 1)} s`],
     ['other processes during the run', `${fmt(100 * m.othersCpu, 0)} % of the machine's CPU time (load average ${fmt(m.load[0], 2)} at start, ${fmt(m.load[1], 2)} at end)`],
+    ['speed probe (10⁸ additions in plain JS)', `${fmt(m.probeMs[0], 0)} ms before, ${fmt(m.probeMs[1], 0)} ms after (this machine: ~60 ms in its fast phases, several times more in its slow ones)`],
   ]))
   out.push('')
   out.push('Targets are from the issue; ✓/✗ compares the median with them. ' +

@@ -387,6 +387,18 @@ function gitDescribe(): string {
   }
 }
 
+/**
+ * Milliseconds of a fixed plain-JS loop. This VM's speed swings up to 9×
+ * from minute to minute with no other process running (no steal time
+ * shown), so RESULTS.md records the probe before and after the run.
+ */
+function speedProbeMs(): number {
+  let s = 0
+  const t = performance.now()
+  for (let i = 0; i < 100_000_000; i++) s = (s + i * 7) | 0
+  return performance.now() - t + (s & 0)
+}
+
 /** CPU time (ms) all cores spent busy since boot. */
 function machineBusyMs(): number {
   let busy = 0
@@ -399,6 +411,7 @@ function machineBusyMs(): number {
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const log = o.log ?? ((l: string) => console.log(l))
   const opts = { ...o, log }
+  const probe0 = speedProbeMs()
   const t0 = performance.now()
   const cpus = os.cpus()
   const busy0 = machineBusyMs()
@@ -410,6 +423,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       memBytes: os.totalmem(),
       load: [os.loadavg()[0], NaN],
       othersCpu: NaN,
+      probeMs: [probe0, NaN],
       node: process.version,
       commit: gitDescribe(),
       date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
@@ -437,11 +451,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const own = process.cpuUsage(own0)
   const others = machineBusyMs() - busy0 - (own.user + own.system) / 1000
   results.meta.othersCpu = Math.min(1, Math.max(0, others / (results.meta.seconds * 1000 * cpus.length)))
+  results.meta.probeMs[1] = speedProbeMs()
   mkdirSync(o.outDir, { recursive: true })
   writeFileSync(join(o.outDir, 'RESULTS.md'), renderMarkdown(results))
   writeFileSync(join(o.outDir, 'results.svg'), renderSvg(results))
   for (const p of results.problems) log(`PROBLEM: ${p}`)
-  log(`other processes used ${fmt(100 * results.meta.othersCpu, 0)} % of the machine's CPU time meanwhile`)
+  log(`other processes used ${fmt(100 * results.meta.othersCpu, 0)} % of the machine's CPU time meanwhile; ` +
+    `speed probe ${fmt(results.meta.probeMs[0], 0)} ms before, ${fmt(results.meta.probeMs[1], 0)} ms after`)
   log(`\nwrote ${join(o.outDir, 'RESULTS.md')} and ${join(o.outDir, 'results.svg')} in ${fmt(results.meta.seconds, 1)} s`)
   return results
 }

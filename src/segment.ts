@@ -172,6 +172,7 @@ export function segmentPageAlloc(arena: Arena, owner: number, rec: number, kind:
  * emptier ones drain and go back to the arena, instead of spreading new
  * pages over every segment with a free slot. The walk is as long as the
  * heap's list of segments with a free slot, and runs only when a page is made.
+ * Owner only: the queue links are the owner heap's (abandon clears them).
  */
 function fullestInQueue(i32: Int32Array, rec: number, kind: number): number {
   let best = 0

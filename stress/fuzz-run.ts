@@ -22,7 +22,7 @@ import { MAX_ARENA_SIZE, SEGMENT_SIZE } from '../src/layout.js'
 import {
   CTL_ABORT, CTL_CHECKS, CTL_DONE, CTL_UAF_CHECKS, CTL_RELEASE, CTL_ROUND, CTL_STOP_REQUEST, CtlLayout, DEBUG_KINDS,
   MULTI_WORKER_KINDS, PHASE_NAMES, RELEASE_KINDS, W_OPS, W_PHASE, W_ROUND, createCtl, emptyCounts, raiseAbort,
-  type FaultKind, type FuzzFailure, type FuzzWorkerData, type KindCounts, type WorkerReport,
+  type FaultKind, type FuzzFailure, type FuzzTallies, type FuzzWorkerData, type KindCounts, type WorkerReport,
 } from '../workers/fuzz-common.js'
 import { spawnTsWorker as spawnFuzzWorker } from '../workers/spawn.js'
 
@@ -80,24 +80,13 @@ export interface FuzzProgress {
   ops: number
 }
 
-export interface FuzzReport {
+/** The run: the workers' tallies summed (failures in round order, capped per worker). */
+export interface FuzzReport extends FuzzTallies {
   options: ResolvedFuzzOptions
   rounds: number
   wallMs: number
   /** Per kind, summed over the workers (only the kinds of `options.kinds`). */
   counts: Partial<Record<FaultKind, KindCounts>>
-  falseAlarms: number
-  dataErrors: number
-  /** Every failure, in round order (capped per worker; see failuresDropped). */
-  failures: FuzzFailure[]
-  failuresDropped: number
-  ops: number
-  mallocs: number
-  frees: number
-  crossFrees: number
-  reallocs: number
-  handOffs: number
-  huntMallocs: number
   /** Mid-run arena.check() calls that passed. */
   midRunChecks: number
   /** Mid-run arena.check() calls made while use-after-free victims sat free: each reported one, as it must. */

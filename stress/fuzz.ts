@@ -7,6 +7,7 @@
 
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
+import { numberArg, usageExit } from './cli.js'
 import { describeFuzzRun, formatFuzzTable, formatFuzzVerdict } from './fuzz-report.js'
 import {
   DEBUG_KINDS, FUZZ_DEFAULTS, FuzzUsageError, RELEASE_DOUBLE_FREE_RATE, RELEASE_KINDS, resolveFuzzOptions, runFuzz,
@@ -56,15 +57,10 @@ Examples:
 `
 
 function usage(message: string): never {
-  process.stderr.write(`fuzz: ${message}\nRun 'npm run fuzz -- --help' for the options.\n`)
-  process.exit(2)
+  return usageExit('fuzz', message)
 }
-
 function parseNumber(name: string, s: string | undefined, integer: boolean): number | undefined {
-  if (s === undefined) return undefined
-  const ok = integer ? /^(\d+|0x[0-9a-f]+)$/i.test(s) : /^(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/i.test(s)
-  if (!ok) usage(`--${name}: '${s}' is not a ${integer ? 'non-negative integer' : 'number'}`)
-  return Number(s)
+  return numberArg('fuzz', name, s, integer)
 }
 
 function parseCli(argv: string[]): { options: FuzzOptions, json: boolean } {

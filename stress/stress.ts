@@ -6,6 +6,7 @@
 
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
+import { numberArg, usageExit } from './cli.js'
 import { formatBytes, formatCount, describeRun, formatFailures, formatNotes, formatTable } from './format.js'
 import {
   DEFAULTS, PATTERNS, StressUsageError, resolveOptions, runStress,
@@ -51,10 +52,8 @@ Examples:
   npm run stress -- --workers 4 --seconds 30 --large --debug
 `
 
-/** Exit with a usage error. */
 function usage(message: string): never {
-  process.stderr.write(`stress: ${message}\nRun 'npm run stress -- --help' for the options.\n`)
-  process.exit(2)
+  return usageExit('stress', message)
 }
 
 /** "64M" → 67108864; plain integers are bytes. */
@@ -68,9 +67,7 @@ function parseSize(s: string): number {
 }
 
 function parseIntArg(name: string, s: string | undefined): number | undefined {
-  if (s === undefined) return undefined
-  if (!/^(\d+|0x[0-9a-f]+)$/i.test(s)) usage(`--${name}: '${s}' is not a non-negative integer`)
-  return Number(s)
+  return numberArg('stress', name, s, true)
 }
 
 function parseCli(argv: string[]): { options: StressOptions, json: boolean } {

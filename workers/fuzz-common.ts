@@ -84,11 +84,8 @@ export interface FuzzFailure {
   ptr?: number
 }
 
-/** What one worker reports at the end. */
-export interface WorkerReport {
-  worker: number
-  rounds: number
-  counts: Record<FaultKind, KindCounts>
+/** What a fuzz run counts, per worker and summed over the workers. */
+export interface FuzzTallies {
   failures: FuzzFailure[]
   /** Failures beyond those listed (the list is capped). */
   failuresDropped: number
@@ -103,6 +100,13 @@ export interface WorkerReport {
   handOffs: number
   /** Extra mallocs made to hand out use-after-free victims. */
   huntMallocs: number
+}
+
+/** What one worker reports at the end. */
+export interface WorkerReport extends FuzzTallies {
+  worker: number
+  rounds: number
+  counts: Record<FaultKind, KindCounts>
   aborted: boolean
 }
 

@@ -9,11 +9,14 @@
     1. a fresh arena (so peaks and counters are per pattern), a control
        buffer, a main-thread heap, and a pool of N workers, warmed up until
        all N run (the warm-up is not timed);
-    2. rounds: each round runs one task per logical thread 0 … N-1 on the
-       pool (each a fresh heap, released at the end of the task), then the
-       main thread's part (mimalloc-stress: free half the transfer array);
-       `recreate` replaces the pool before every round. Rounds continue
-       until `iterations` rounds or `seconds` seconds, whichever comes first;
+    2. rounds: one piscina task per logical thread 0 … N-1 runs the rounds
+       (each round a fresh heap, released at its end); the tasks meet at a
+       barrier after each round, where the last to arrive does mimalloc's
+       main-thread part (free half the transfer array) — no round trip
+       through the main thread, whose wake-ups cost ~0.5 ms a round on this
+       VM. `recreate` runs one round per task and replaces the pool before
+       every round. Rounds continue until `iterations` rounds or `seconds`
+       seconds, whichever comes first;
     3. the pool is destroyed, the main thread frees everything left in shared
        memory (verifying each block), `collect(true)`, and requires:
        `arena.check()` passes, zero live blocks, every segment back, nothing
@@ -31,7 +34,7 @@ import { Piscina } from 'piscina'
 import { Arena, type ArenaStats, type Heap } from '../src/index.js'
 import {
   CtlLayout, Ctx, PATTERNS, createCtl, describeFailure, freeLanes, freeRings, freeTransfers,
-  raiseAbort, resetRings, resetRound, roundOps, toFailure,
+  CTL_ROUNDS_DONE, CTL_STOP, raiseAbort, resetRings, resetTasks, taskOps, toFailure,
   type Failure, type PatternName, type StressTask, type TaskResult,
 } from '../workers/patterns.js'
 
@@ -332,11 +335,13 @@ async function runPattern(
     const now = performance.now()
     onProgress({
       pattern, patternIndex: index, patternCount: o.patterns.length, fraction: done ? 1 : budget(now), rounds,
-      ops: opsDone + (done ? 0 : roundOps(r.ctl, r.layout)), elapsedMs: tRounds > 0 ? now - tRounds : 0,
+      ops: opsDone + (done ? 0 : taskOps(r.ctl, r.layout)), elapsedMs: tRounds > 0 ? now - tRounds : 0,
       liveBytes: live.liveBytes, segmentsInUse: live.segmentsInUse, done,
     })
   }
   const sample = (): void => {
+    rounds = Atomics.load(r.ctl, CTL_ROUNDS_DONE)
+    if (o.seconds !== undefined && tRounds > 0 && performance.now() - tRounds >= o.seconds * 1000) Atomics.store(r.ctl, CTL_STOP, 1)
     const s = arena.stats()
     live = s
     if (s.segmentsInUse > peakSegments) peakSegments = s.segmentsInUse
@@ -354,7 +359,8 @@ async function runPattern(
     await startPool(r)
     setupMs = performance.now() - tSetup
     tRounds = performance.now()
-    for (let round = 0; r.failures.length === 0; round++) {
+    while (r.failures.length === 0) {
+      const round = Atomics.load(r.ctl, CTL_ROUNDS_DONE)
       if (o.iterations !== undefined && round >= o.iterations) break
       if (o.seconds !== undefined && round > 0 && performance.now() - tRounds >= o.seconds * 1000) break
       if (o.recreate && round > 0) {
@@ -362,19 +368,12 @@ async function runPattern(
         await startPool(r)
         if (r.failures.length > 0) break
       }
-      const outcome = await runRound(r, round)
+      // without recreate, one run of tasks does every round (0: until CTL_STOP)
+      const count = o.recreate ? 1 : o.iterations !== undefined ? o.iterations - round : 0
+      const outcome = await runTasks(r, round, count)
+      rounds = Atomics.load(r.ctl, CTL_ROUNDS_DONE)
       if (outcome === 'timeout') { timedOut = true; break }
       opsDone += outcome
-      if (r.failures.length > 0) break
-      rounds = round + 1
-      r.main.where = `main thread, after round ${round}`
-      r.main.round = round
-      try {
-        if (pattern === 'mimalloc-stress') freeTransfers(r.main, o.iterations !== undefined && rounds === o.iterations)
-        if (o.checkEvery > 0 && rounds % o.checkEvery === 0) arena.check()
-      } catch (e) {
-        r.failures.push(toFailure(e, `main thread, after round ${round}`, round))
-      }
     }
     wallMs = performance.now() - tRounds
   } finally {
@@ -428,9 +427,9 @@ async function startPool(r: Run): Promise<void> {
   const pool = createPool(r.o.workers)
   r.pool = pool
   pool.on('error', (e: unknown) => { r.failures.push(toFailure(e, 'piscina pool')) })
-  resetRound(r.ctl, r.layout)
-  const results = await Promise.allSettled(Array.from({ length: r.o.workers }, (_, tid) => pool.run(task(r, 'ping', tid, 0))))
-  collect(r, results, 0, false)
+  resetTasks(r.ctl, r.layout)
+  const results = await Promise.allSettled(Array.from({ length: r.o.workers }, (_, tid) => pool.run(task(r, 'ping', tid, 0, 0))))
+  collect(r, results, false)
 }
 
 /**
@@ -459,37 +458,53 @@ async function stopPool(r: Run): Promise<void> {
   }
 }
 
-function task(r: Run, pattern: StressTask['pattern'], tid: number, round: number): StressTask {
+function task(r: Run, pattern: StressTask['pattern'], tid: number, round: number, rounds: number): StressTask {
   return {
-    pattern, arenaId: r.arenaId, buffer: r.arena.buffer, ctl: r.ctlBuffer, workers: r.o.workers, tid, round,
-    seed: r.o.seed, scale: r.o.scale, large: r.o.large, injectCorruption: r.o.injectCorruption && round === 0 && tid === 0,
+    pattern, arenaId: r.arenaId, buffer: r.arena.buffer, ctl: r.ctlBuffer, workers: r.o.workers, tid, round, rounds,
+    lastRound: r.o.iterations !== undefined ? r.o.iterations - 1 : -1, checkEvery: r.o.checkEvery,
+    seed: r.o.seed, scale: r.o.scale, large: r.o.large, injectCorruption: r.o.injectCorruption && tid === 0,
   }
 }
 
-/** Runs one round; returns the ops done, or 'timeout' (the tasks are then still running). */
-async function runRound(r: Run, round: number): Promise<number | 'timeout'> {
+/**
+ * Runs `count` rounds from `round` (0: until CTL_STOP), one task per logical
+ * thread; returns the ops done, or 'timeout' when no round completed within
+ * the round timeout (the tasks are then still running).
+ */
+async function runTasks(r: Run, round: number, count: number): Promise<number | 'timeout'> {
   const pool = r.pool!
-  resetRound(r.ctl, r.layout)
+  resetTasks(r.ctl, r.layout)
   if (r.pattern === 'producer-consumer') resetRings(r.ctl, r.layout)
-  const all = Promise.allSettled(Array.from({ length: r.o.workers }, (_, tid) => pool.run(task(r, r.pattern, tid, round))))
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), r.o.roundTimeoutMs) })
+  const all = Promise.allSettled(Array.from({ length: r.o.workers }, (_, tid) => pool.run(task(r, r.pattern, tid, round, count))))
+  // watchdog: a round that does not complete within the timeout is a hang
+  let watchdog: NodeJS.Timeout | undefined
+  const timeout = new Promise<'timeout'>((resolve) => {
+    let done = Atomics.load(r.ctl, CTL_ROUNDS_DONE)
+    let since = performance.now()
+    watchdog = setInterval(() => {
+      const now = performance.now()
+      const d = Atomics.load(r.ctl, CTL_ROUNDS_DONE)
+      if (d !== done) { done = d; since = now } else if (now - since > r.o.roundTimeoutMs) resolve('timeout')
+    }, Math.min(100, r.o.roundTimeoutMs))
+  })
   const results = await Promise.race([all, timeout])
-  clearTimeout(timer)
+  clearInterval(watchdog)
   if (results === 'timeout') {
     raiseAbort(r.ctl)
+    const stuck = Atomics.load(r.ctl, CTL_ROUNDS_DONE)
     r.failures.push({
-      kind: 'timeout', round, where: `round ${round}`,
-      message: `round ${round} did not finish within ${r.o.roundTimeoutMs / 1000} s (a hang; tasks at ${roundOps(r.ctl, r.layout)} ops)`,
+      kind: 'timeout', round: stuck, where: `round ${stuck}`,
+      message: `round ${stuck} did not finish within ${r.o.roundTimeoutMs / 1000} s (a hang; tasks at ${taskOps(r.ctl, r.layout)} ops)`,
     })
     return 'timeout'
   }
-  return collect(r, results, round)
+  return collect(r, results)
 }
 
-/** Records the threads, ops, times and failures of a round's results; returns the ops. */
-function collect(r: Run, results: PromiseSettledResult<TaskResult>[], round: number, timed = true): number {
+/** Records the threads, ops, times and failures of a run of tasks; returns the ops. */
+function collect(r: Run, results: PromiseSettledResult<TaskResult>[], timed = true): number {
   let ops = 0
+  const round = Atomics.load(r.ctl, CTL_ROUNDS_DONE) // the round running when a task died
   results.forEach((res, tid) => {
     if (res.status === 'rejected') {
       r.failures.push(toFailure(res.reason, `worker ${tid}, round ${round} (the task threw)`, round))

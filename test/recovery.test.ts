@@ -5,6 +5,7 @@
    leave them. */
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
+import type { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { Arena, superviseWorker } from '../src/index.js'
 import {
@@ -14,10 +15,27 @@ import {
 } from '../src/layout.js'
 import { setRange } from '../src/bitmap.js'
 import { spawnTsWorker } from '../workers/spawn.js'
+import { CTL_BYTES } from '../workers/test-common.js'
 import { pageOf, segOf, segWordOf } from './helpers/arena.js'
 
 const MiB = 1 << 20
-const echoWorker = fileURLToPath(new URL('../workers/echo-worker.ts', import.meta.url))
+/**
+ * A worker that allocates one 64-byte block, reports its heap, then parks
+ * (without releasing the heap) until terminated: the test sets up the state
+ * a thread that died inside an allocator call leaves, then kills it. A worker
+ * that exits by itself would race the test — its 'exit' can come in the same
+ * turn as its message, before the test has set anything up.
+ */
+const idleWorker = fileURLToPath(new URL('../workers/test-idle.ts', import.meta.url))
+const spawnIdle = (arena: Arena): Worker =>
+  spawnTsWorker(idleWorker, { workerData: { buffer: arena.buffer, sizes: [64], tag: 1, ctl: new SharedArrayBuffer(CTL_BYTES) } })
+/** Kills the worker "inside an allocator call" and waits for its exit (and the supervisor's handler). */
+async function kill(worker: Worker): Promise<void> {
+  const exited = once(worker, 'exit')
+  await worker.terminate()
+  await exited
+  await new Promise((r) => setImmediate(r))
+}
 
 /** The delayed state of a page. */
 const delayedState = (arena: Arena, pd: number): number => Atomics.load(arena.i32, pd + PAGE_XTHREAD_FREE) & DELAYED_MASK
@@ -93,14 +111,13 @@ describe('a supervised worker that dies inside an allocator call', () => {
     const owner = arena.createHeap()
     const p = owner.malloc(2 * MiB)
     const pd = pageOf(arena, p)
-    const worker = spawnTsWorker(echoWorker, { workerData: { buffer: arena.buffer } })
+    const worker = spawnIdle(arena)
     superviseWorker(arena, worker)
     const [msg] = await once(worker, 'message') as [{ heapId: number }]
     // the worker "died" between its USE → FREEING CAS and its reset
     arena.i32[arena.heapRecord(msg.heapId) + HEAP_FREEING] = pd
     setDelayed(arena, pd, DELAYED_FREEING)
-    await once(worker, 'exit')
-    await new Promise((r) => setImmediate(r))
+    await kill(worker)
     expect(delayedState(arena, pd), 'the supervisor reset the page').toBe(DELAYED_NO)
     owner.free(p)
     owner.release() // waits out DELAYED_FREEING: it would hang without the reset
@@ -112,15 +129,14 @@ describe('a supervised worker that dies inside an allocator call', () => {
 
   it('holding the grow lock: the supervisor publishes the grown length and frees the lock', async () => {
     const arena = Arena.create({ size: 4 * MiB, maxSize: 64 * MiB })
-    const worker = spawnTsWorker(echoWorker, { workerData: { buffer: arena.buffer } })
+    const worker = spawnIdle(arena)
     const thread = worker.threadId
     superviseWorker(arena, worker)
     await once(worker, 'message')
     // the worker "died" inside grow(): buffer grown, limit not yet published, lock held
     Atomics.store(arena.i32, ARENA_GROW_LOCK, thread + 1)
     arena.buffer.grow(8 * MiB)
-    await once(worker, 'exit')
-    await new Promise((r) => setImmediate(r))
+    await kill(worker)
     expect(Atomics.load(arena.i32, ARENA_GROW_LOCK)).toBe(0)
     expect(Atomics.load(arena.i32, ARENA_SEGMENT_LIMIT)).toBe(8 * MiB / SEGMENT_SIZE)
     const heap = arena.createHeap()

@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { runStress, type PatternReport, type StressOptions } from '../stress/run.js'
+import { Arena } from '../src/index.js'
+import { CTL_ROUNDS_DONE, CTL_STOP, CtlLayout, TRANSFERS, createCtl, runTask, type StressTask } from '../workers/patterns.js'
 
 /** Runs one pattern briefly on 2 workers with a fixed seed. */
 async function runOne(options: StressOptions): Promise<PatternReport> {
@@ -50,6 +52,19 @@ describe('stress harness', () => {
     expect(p.workerThreads).toBeGreaterThanOrEqual(4)
   })
 
+  it('seconds: the tasks run rounds until the main thread stops them, with arena.check() between rounds', async () => {
+    const p = await runOne({ patterns: ['churn'], seconds: 0.5, scale: 1, checkEvery: 1 })
+    expectCleanEnd(p)
+    expect(p.rounds).toBeGreaterThan(1)
+  })
+
+  it('a round that does not finish within the round timeout is reported as a hang', async () => {
+    const p = await runOne({ patterns: ['mimalloc-stress'], iterations: 1, scale: 5000, roundTimeoutMs: 50 })
+    expect(p.ok).toBe(false)
+    expect(p.failures[0].kind).toBe('timeout')
+    expect(p.failures[0].message).toContain('round 0 did not finish within 0.05 s')
+  })
+
   it('catches a deliberately corrupted block and reports it with the seed and a replay command', async () => {
     const report = await runStress({
       workers: 2, scale: 10, seed: 1234, patterns: ['mimalloc-stress'], iterations: 3, injectCorruption: true,
@@ -66,6 +81,40 @@ describe('stress harness', () => {
     expect(p.replay).toContain('--inject-corruption')
   })
 
+})
+
+describe('runTask: the rounds of one logical thread and the work between them', () => {
+  const task = (arena: Arena, ctl: SharedArrayBuffer, rounds: number, lastRound: number): StressTask => ({
+    pattern: 'mimalloc-stress', arenaId: 1, buffer: arena.buffer, ctl, workers: 1, tid: 0, round: 0, rounds, lastRound,
+    checkEvery: 1, seed: 9, scale: 2, large: false, injectCorruption: false,
+  })
+  const transfers = (ctl: Int32Array): number[] =>
+    Array.from(ctl.subarray(new CtlLayout(1).transfer, new CtlLayout(1).transfer + TRANSFERS)).filter((v) => v !== 0)
+
+  it('runs its rounds; after the last one the leader frees the whole transfer array', () => {
+    const arena = Arena.create({ size: 16 << 20 })
+    const ctlBuffer = createCtl(1)
+    const ctl = new Int32Array(ctlBuffer)
+    const r = runTask(arena, task(arena, ctlBuffer, 3, 2))
+    expect(r.failure).toBeUndefined()
+    expect(r.ops).toBeGreaterThan(0)
+    expect(Atomics.load(ctl, CTL_ROUNDS_DONE)).toBe(3)
+    expect(transfers(ctl)).toEqual([])
+    expect(arena.check().liveBlocks).toBe(0)
+  })
+
+  it('rounds: 0 runs until the stop flag; rounds before the last free only about half the transfer array', () => {
+    const arena = Arena.create({ size: 16 << 20 })
+    const ctlBuffer = createCtl(1)
+    const ctl = new Int32Array(ctlBuffer)
+    Atomics.store(ctl, CTL_STOP, 1) // the round running is the last: exactly one
+    const r = runTask(arena, task(arena, ctlBuffer, 0, -1))
+    expect(r.failure).toBeUndefined()
+    expect(Atomics.load(ctl, CTL_ROUNDS_DONE)).toBe(1)
+    const left = transfers(ctl).length
+    expect(left).toBeGreaterThan(0)
+    expect(arena.check().liveBlocks).toBe(left)
+  })
 })
 
 describe('stress CLI', () => {

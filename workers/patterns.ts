@@ -8,14 +8,19 @@
   one control buffer (a second SharedArrayBuffer, laid out by `CtlLayout`)
   that holds what the workers share besides the arena:
 
-    ┌──────────┬──────────┬───────────────┬──────────┬──────────────┬─────────────┐
-    │ abort    │ barrier  │ ops[workers]  │ transfer │ larson lanes │ rings       │
-    │ 1 line   │ 1 line   │ 1 line each   │ 1000     │ workers×1000 │ ⌈workers/2⌉ │
-    └──────────┴──────────┴───────────────┴──────────┴──────────────┴─────────────┘
+    ┌────────┬─────────┬─────────┬──────────────┬──────────┬──────────────┬─────────────┐
+    │ abort  │ barrier │ rounds  │ ops[workers] │ transfer │ larson lanes │ rings       │
+    │ 1 line │ 1 line  │ 1 line  │ 1 line each  │ 1000     │ workers×1000 │ ⌈workers/2⌉ │
+    └────────┴─────────┴─────────┴──────────────┴──────────┴──────────────┴─────────────┘
 
   (a "line" is 16 words = 64 bytes, so counters written by different threads
   do not share a cache line). Slots hold block offsets as int32 (read back
   with `>>> 0`); 0 is an empty slot.
+
+  A piscina task runs a run of rounds for one logical thread `tid`; the
+  tasks meet at a barrier after each round, and the last to arrive does the
+  between-round part (mimalloc's main thread: free half the transfer array)
+  before it releases the others — see `runTask`.
 
   Patterns (one call = one "round" of one logical thread `tid`):
     mimalloc-stress    port of mimalloc's test/test-stress.c `stress(tid)`
@@ -46,8 +51,28 @@ export const CTL_ABORT = 0
 export const CTL_BARRIER = LINE
 /** Always 0: a word to `Atomics.wait` on for a short sleep. */
 const CTL_SLEEP = LINE + 1
+/*
+  The round barrier (see `endRound`). ARRIVED and GEN are written with
+  Atomics only: a task reads GEN, then adds itself to ARRIVED; the task that
+  makes ARRIVED reach `workers` is the leader: it does the between-round
+  part, sets ARRIVED back to 0, writes MORE, then adds 1 to GEN and notifies.
+  The others wait for GEN to change, then read MORE (written before GEN, so
+  seen after it).
+*/
+/** Tasks that finished the running round. */
+const CTL_ARRIVED = 2 * LINE
+/** Round barrier generation: +1 (and notify) when a round is over for all tasks. */
+const CTL_GEN = 2 * LINE + 1
+/** 1 if another round follows the one that just ended, else 0 (leader writes, before GEN). */
+const CTL_MORE = 2 * LINE + 2
+/** Rounds completed, between-round part included (leader increments; the main thread reads). */
+export const CTL_ROUNDS_DONE = 2 * LINE + 3
+/** Set to 1 by the main thread when the time budget is spent: the round running is the last. */
+export const CTL_STOP = 2 * LINE + 4
+/** Generator state of the between-round part (mimalloc's main thread), carried from round to round; 0 at first. */
+const CTL_MAIN_RNG = 2 * LINE + 5
 /** First per-task ops counter (task `tid` at CTL_OPS + tid * LINE), for progress. */
-const CTL_OPS = 2 * LINE
+const CTL_OPS = 3 * LINE
 
 /** Slots of mimalloc-stress's shared transfer array (mimalloc's TRANSFERS). */
 export const TRANSFERS = 1000
@@ -114,11 +139,18 @@ export interface StressTask {
   workers: number
   /** The logical thread: 0 … workers-1. */
   tid: number
+  /** The first round this task runs. */
   round: number
+  /** Rounds to run; 0: until the main thread raises CTL_STOP (at least one). */
+  rounds: number
+  /** The run's last round if known (mimalloc-stress frees all of the transfer array after it), else -1. */
+  lastRound: number
+  /** arena.check() after every this many rounds (0: never). */
+  checkEvery: number
   seed: number
   scale: number
   large: boolean
-  /** Test only: overwrite one word of a block this task puts in the transfer array. */
+  /** Test only: overwrite one word of a block this task puts in the transfer array (in round 0). */
   injectCorruption: boolean
 }
 
@@ -148,6 +180,7 @@ export interface TaskResult {
   threadId: number
   /** Block mallocs + frees done by this task. */
   ops: number
+  /** Time in the pattern's rounds (heap creation and release included, barrier waits not). */
   ms: number
   /** Stopped early because another task failed. */
   aborted: boolean
@@ -237,13 +270,15 @@ export class Ctx {
   r: number
   /** Block mallocs + frees so far. */
   ops = 0
+  /** Ops of this task's earlier rounds (the progress counter shows the sum). */
+  private readonly opsBase: number
   inject: boolean
   private readonly opsWord: number
   private lastProgress = 0
 
   constructor(arena: Arena, heap: Heap, ctl: SharedArrayBuffer, o: {
     workers: number, tid: number, round: number, seed: number, scale: number, large: boolean,
-    injectCorruption: boolean, where: string,
+    injectCorruption: boolean, where: string, opsBase?: number,
   }) {
     this.arena = arena
     this.heap = heap
@@ -258,23 +293,34 @@ export class Ctx {
     this.where = o.where
     this.r = seedState(o.seed, o.round, o.tid)
     this.opsWord = o.tid >= 0 ? this.layout.opsWord(o.tid) : -1
+    this.opsBase = o.opsBase ?? 0
   }
 
   /** Next pseudo-random uint32 (mimalloc's `pick`). */
   pick(): number {
     const x = hash32(this.r)
-    this.r = x
+    this.r = x | 0 // an int32 field: a uint32 above 2^31 would make it a boxed double
     return x
+  }
+
+  /**
+   * `pick() % n` for 0 < n < 2^31, computed in doubles: exact (a quotient
+   * below 2^32 rounds to the right integer), and about 4 ns cheaper here
+   * than the integer division V8 emits for `%`.
+   */
+  below(n: number): number {
+    const x = this.pick()
+    return x - Math.floor(x / n) * n
   }
 
   /** mimalloc's `chance(perc)`: `pick % 100 <= perc` (so 66 means 67%). */
   chance(perc: number): boolean {
-    return this.pick() % 100 <= perc
+    return this.below(100) <= perc
   }
 
   /** Called every ~1000 steps: publishes progress, stops if another task failed. */
   poll(): void {
-    if (this.opsWord >= 0) Atomics.store(this.ctl, this.opsWord, this.ops)
+    if (this.opsWord >= 0) Atomics.store(this.ctl, this.opsWord, this.opsBase + this.ops)
     if (Atomics.load(this.ctl, CTL_ABORT) !== 0) throw new Aborted()
   }
 
@@ -447,20 +493,20 @@ function mimallocStress(c: Ctx): void {
         data = heap.realloc(data, dataSize * 4)
         if (data === 0) c.outOfMemory(dataSize * 4)
       }
-      i32[(data >>> 2) + dataTop++] = allocItems(c, 1 << (c.pick() % 5))
+      i32[(data >>> 2) + dataTop++] = allocItems(c, 1 << c.below(5))
     } else {
       // a retained block
-      i32[(retained >>> 2) + retainTop++] = allocItems(c, 1 << (c.pick() % 7))
+      i32[(retained >>> 2) + retainTop++] = allocItems(c, 1 << c.below(7))
       retain--
     }
     if (c.chance(66) && dataTop > 0) {
-      const k = (data >>> 2) + c.pick() % dataTop
+      const k = (data >>> 2) + c.below(dataTop)
       freeItems(c, i32[k] >>> 0)
       i32[k] = 0
     }
     if (c.chance(25) && dataTop > 0) {
-      const k = (data >>> 2) + c.pick() % dataTop
-      const t = transfer + c.pick() % TRANSFERS
+      const k = (data >>> 2) + c.below(dataTop)
+      const t = transfer + c.below(TRANSFERS)
       if (c.inject && i32[k] !== 0) {
         corruptItems(c, i32[k] >>> 0)
         c.inject = false
@@ -505,9 +551,9 @@ function larson(c: Ctx): void {
   const steps = 200 * c.scale
   for (let s = 0; s < steps; s++) {
     if ((s & 1023) === 1023) c.poll()
-    const target = (c.pick() & 15) === 0 ? c.pick() % workers : lane
-    const slot = lanes + target * LARSON_SLOTS + c.pick() % LARSON_SLOTS
-    const size = LARSON_MIN + c.pick() % (LARSON_MAX - LARSON_MIN + 1)
+    const target = (c.pick() & 15) === 0 ? c.below(workers) : lane
+    const slot = lanes + target * LARSON_SLOTS + c.below(LARSON_SLOTS)
+    const size = LARSON_MIN + c.below(LARSON_MAX - LARSON_MIN + 1)
     const p = mallocTagged(c, size, c.pick() | 0)
     const old = Atomics.exchange(c.ctl, slot, p) >>> 0
     if (old !== 0) freeTagged(c, old, LARSON_MIN, LARSON_MAX)
@@ -567,7 +613,7 @@ function produce(c: Ctx, base: number, count: number): void {
       c.backoff(spins, 'waiting for room in a producer-consumer ring')
       tail = Atomics.load(ctl, base + RING_TAIL)
     }
-    const p = mallocTagged(c, PC_MIN + c.pick() % (PC_MAX - PC_MIN + 1), c.pick() | 0)
+    const p = mallocTagged(c, PC_MIN + c.below(PC_MAX - PC_MIN + 1), c.pick() | 0)
     ctl[base + RING_SLOTS + (head & RING_MASK)] = p
     head = (head + 1) | 0
     if ((head & (PUBLISH_EVERY - 1)) === 0) Atomics.store(ctl, base + RING_HEAD, head)
@@ -654,7 +700,7 @@ function churn(c: Ctx): void {
   const steps = 400 * c.scale
   for (let s = 0; s < steps; s++) {
     if ((s & 1023) === 1023) c.poll()
-    const i = c.pick() % CHURN_LIVE
+    const i = c.below(CHURN_LIVE)
     churnFree(c, ptrs, tags, i)
     churnAlloc(c, ptrs, tags, i)
   }
@@ -663,7 +709,7 @@ function churn(c: Ctx): void {
 
 function churnAlloc(c: Ctx, ptrs: Uint32Array, tags: Int32Array, i: number): void {
   const tag = c.pick() | 0
-  ptrs[i] = mallocTagged(c, CHURN_MIN + c.pick() % (CHURN_MAX - CHURN_MIN + 1), tag)
+  ptrs[i] = mallocTagged(c, CHURN_MIN + c.below(CHURN_MAX - CHURN_MIN + 1), tag)
   tags[i] = tag
 }
 
@@ -686,20 +732,20 @@ const RUN: Record<PatternName, (c: Ctx) => void> = {
 }
 
 /**
- * Runs one task on `arena` in the calling thread as a fresh logical thread:
- * a new heap, the pattern, `heap.release()` (which abandons segments that
- * still hold blocks, for other heaps to reclaim). Never throws: a failure is
+ * Runs a task: rounds `task.round`, … of logical thread `task.tid`, each
+ * as a fresh logical thread (`runRound`), meeting the other tasks at the
+ * round barrier after each (`endRound`). Never throws: a failure is
  * returned, and the abort flag is raised so the other tasks stop.
  */
 export function runTask(arena: Arena, task: StressTask): TaskResult {
-  const t0 = performance.now()
-  const where = `worker ${task.tid} (thread ${threadId}), round ${task.round}`
-  const ctlI32 = new Int32Array(task.ctl)
   const result: TaskResult = { tid: task.tid, threadId, ops: 0, ms: 0, aborted: false }
+  const ctl = new Int32Array(task.ctl)
   if (task.pattern === 'ping') {
     // pool warm-up: every worker is up and has loaded this module
+    const t0 = performance.now()
+    const where = `worker ${task.tid} (thread ${threadId}), warm-up`
     try {
-      barrier(ctlI32, task.workers, where, task.round)
+      barrier(ctl, task.workers, where, task.round)
     } catch (e) {
       if (e instanceof Aborted) result.aborted = true
       else result.failure = toFailure(e, where, task.round)
@@ -707,30 +753,111 @@ export function runTask(arena: Arena, task: StressTask): TaskResult {
     result.ms = performance.now() - t0
     return result
   }
+  for (let round = task.round; ; round++) {
+    runRound(arena, task, round, ctl, result)
+    if (result.failure !== undefined || result.aborted) return result
+    if (!endRound(arena, task, round, ctl, result)) return result
+  }
+}
+
+/**
+ * One round of one logical thread: a new heap, the pattern, `heap.release()`
+ * (which abandons segments that still hold blocks, for other heaps to
+ * reclaim). Adds its ops and time to `result`; records a failure there.
+ */
+function runRound(arena: Arena, task: StressTask, round: number, ctl: Int32Array, result: TaskResult): void {
+  const t0 = performance.now()
+  const where = `worker ${task.tid} (thread ${threadId}), round ${round}`
   let heap: Heap | undefined
   let c: Ctx | undefined
   try {
     heap = arena.createHeap()
-    c = new Ctx(arena, heap, task.ctl, { ...task, where })
-    RUN[task.pattern](c)
+    c = new Ctx(arena, heap, task.ctl, { ...task, round, where, injectCorruption: task.injectCorruption && round === 0, opsBase: result.ops })
+    RUN[task.pattern as PatternName](c)
   } catch (e) {
-    if (e instanceof Aborted) result.aborted = true
-    else {
-      result.failure = toFailure(e, where, task.round)
-      Atomics.store(ctlI32, CTL_ABORT, 1)
-    }
+    fail(ctl, result, e, where, round)
   }
   try {
     heap?.release()
   } catch (e) {
-    if (result.failure === undefined) {
-      result.failure = toFailure(e, `${where}, heap.release()`, task.round)
-      Atomics.store(ctlI32, CTL_ABORT, 1)
-    }
+    fail(ctl, result, e, `${where}, heap.release()`, round)
   }
-  result.ops = c?.ops ?? 0
-  result.ms = performance.now() - t0
-  return result
+  result.ops += c?.ops ?? 0
+  result.ms += performance.now() - t0
+}
+
+/** Records the first failure of a task (an abort is not one) and raises the abort flag. */
+function fail(ctl: Int32Array, result: TaskResult, e: unknown, where: string, round: number): void {
+  if (e instanceof Aborted) {
+    result.aborted = true
+    return
+  }
+  if (result.failure === undefined) result.failure = toFailure(e, where, round)
+  Atomics.store(ctl, CTL_ABORT, 1)
+}
+
+/**
+ * The round barrier: returns whether another round follows. The last task
+ * to arrive (the leader) does the between-round part while the others wait
+ * — so it runs, as in mimalloc, when no logical thread is running — decides
+ * whether the run goes on, and releases them. The leader goes on without a
+ * wake-up; the others are woken by `Atomics.notify`.
+ */
+function endRound(arena: Arena, task: StressTask, round: number, ctl: Int32Array, result: TaskResult): boolean {
+  const gen = Atomics.load(ctl, CTL_GEN) // before arriving: the leader may bump it right after
+  if (Atomics.add(ctl, CTL_ARRIVED, 1) + 1 === task.workers) {
+    betweenRounds(arena, task, round, ctl, result)
+    const last = task.rounds > 0 ? round === task.round + task.rounds - 1 : Atomics.load(ctl, CTL_STOP) !== 0
+    const more = result.failure === undefined && !last && Atomics.load(ctl, CTL_ABORT) === 0
+    Atomics.add(ctl, CTL_ROUNDS_DONE, 1)
+    Atomics.store(ctl, CTL_ARRIVED, 0)
+    Atomics.store(ctl, CTL_MORE, more ? 1 : 0)
+    Atomics.add(ctl, CTL_GEN, 1)
+    Atomics.notify(ctl, CTL_GEN)
+    return more
+  }
+  // no stall limit here: a round of another task may take long; a hang is the main thread's round timeout
+  while (Atomics.load(ctl, CTL_GEN) === gen) {
+    if (Atomics.load(ctl, CTL_ABORT) !== 0) {
+      result.aborted = true
+      return false
+    }
+    Atomics.wait(ctl, CTL_GEN, gen, 50)
+  }
+  return Atomics.load(ctl, CTL_MORE) === 1
+}
+
+/**
+ * mimalloc's main thread between rounds (mimalloc-stress: free each
+ * transfer slot with 50% chance, all of them after the run's last round),
+ * `arena.check()` every `checkEvery` rounds, and the next round's shared
+ * state. Runs in the leader, on a heap of its own, with the generator state
+ * carried in CTL_MAIN_RNG (seeded by the first round's leader).
+ */
+function betweenRounds(arena: Arena, task: StressTask, round: number, ctl: Int32Array, result: TaskResult): void {
+  const where = `worker ${task.tid} (thread ${threadId}), between rounds ${round} and ${round + 1}`
+  const layout = new CtlLayout(task.workers)
+  let heap: Heap | undefined
+  try {
+    if (task.pattern === 'mimalloc-stress') {
+      heap = arena.createHeap()
+      const c = new Ctx(arena, heap, task.ctl, { ...task, tid: -1, round, where, injectCorruption: false })
+      const saved = Atomics.load(ctl, CTL_MAIN_RNG) // 0 before the first round (0 is no state: hash32's fixed point)
+      if (saved !== 0) c.r = saved
+      freeTransfers(c, round === task.lastRound)
+      Atomics.store(ctl, CTL_MAIN_RNG, c.r)
+    }
+    if (task.checkEvery > 0 && (round + 1) % task.checkEvery === 0) arena.check()
+  } catch (e) {
+    fail(ctl, result, e, where, round)
+  }
+  try {
+    heap?.release()
+  } catch (e) {
+    fail(ctl, result, e, `${where}, heap.release()`, round)
+  }
+  Atomics.store(ctl, CTL_BARRIER, 0)
+  if (task.pattern === 'producer-consumer') resetRings(ctl, layout)
 }
 
 /** Raises the abort flag (main thread: a task failed or a round timed out). */
@@ -738,15 +865,17 @@ export function raiseAbort(ctl: Int32Array): void {
   Atomics.store(ctl, CTL_ABORT, 1)
 }
 
-/** Progress of the running round: the ops counters of its tasks. */
-export function roundOps(ctl: Int32Array, layout: CtlLayout): number {
+/** Progress of the running tasks: the sum of their ops counters. */
+export function taskOps(ctl: Int32Array, layout: CtlLayout): number {
   let n = 0
   for (let t = 0; t < layout.workers; t++) n += Atomics.load(ctl, layout.opsWord(t))
   return n
 }
 
-/** Main thread, before each round: clear the ops counters and the barrier. */
-export function resetRound(ctl: Int32Array, layout: CtlLayout): void {
+/** Main thread, before it starts tasks: clear the ops counters, the barriers and the stop flag. */
+export function resetTasks(ctl: Int32Array, layout: CtlLayout): void {
   for (let t = 0; t < layout.workers; t++) Atomics.store(ctl, layout.opsWord(t), 0)
   Atomics.store(ctl, CTL_BARRIER, 0)
+  Atomics.store(ctl, CTL_ARRIVED, 0)
+  Atomics.store(ctl, CTL_STOP, 0)
 }

@@ -1,6 +1,7 @@
 /* ----------------------------------------------------------------------------
   stress-worker.ts — the piscina entry of the stress harness. Each task runs
-  one pattern round as a fresh logical thread (see patterns.ts `runTask`).
+  a run of pattern rounds of one logical thread, each round a fresh heap
+  (see patterns.ts `runTask`).
 
   The Arena is attached once per arena and cached for the worker's lifetime:
   a SharedArrayBuffer arrives as a new JS object with every task (it is

@@ -16,7 +16,7 @@ import type { Arena } from './arena.js'
 import { AllocatorError, DoubleFreeError } from './errors.js'
 import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
 import * as layout from './layout.js'
-import { abandonSegments, reclaimAbandoned } from './abandon.js'
+import { abandonSegments, reclaimAbandoned, reclaimForBin } from './abandon.js'
 import { fillBytes } from './fill.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
@@ -40,8 +40,6 @@ const { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } = sizeClasses
 const KIND_PAGE_SHIFT = Int32Array.of(0, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, SEGMENT_SHIFT, SEGMENT_SHIFT)
 /** Page starts are aligned to at least this; larger alignments use a huge segment run. */
 const PAGE_START_ALIGN = 4096
-/** Abandoned segments reclaimed per slow-path attempt. */
-const RECLAIM_BATCH = 4
 
 export class Heap {
   /** The arena this heap allocates in. */
@@ -201,7 +199,7 @@ export class Heap {
     // segments, which may lie past them, sync themselves
     this.processDelayed()
     let pd = this.findFreePage(bin)
-    if (pd === 0 && reclaimAbandoned(this, RECLAIM_BATCH)) pd = this.findFreePage(bin)
+    if (pd === 0 && reclaimForBin(this, bin)) pd = this.findFreePage(bin)
     if (pd === 0) pd = this.freshPage(bin)
     if (pd === 0) {
       this.collect()

@@ -7,21 +7,25 @@
   its page tags, stores SEG_OWNER 0 and then sets the segment's bit in the
   abandoned bitmap (Atomics.or); a reclaiming heap wins that bit with
   Atomics.and (tryClearBit) — exactly one can — which orders every write of
-  the old owner before its reads, then stores its own id and tags.
+  the old owner before its reads, then stores its own id and tags. Before
+  that, a heap looking for room may peek into an abandoned segment's header
+  and page descriptors with plain reads: racy (another heap may be taking
+  it over), so only a guess of which segment to try for.
 ---------------------------------------------------------------------------- */
 
 import { findSetBit, setRange, tryClearBit } from './bitmap.js'
 import type { Heap } from './heap.js'
 import {
   ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_RECLAIMED_TOTAL,
-  ARENA_SEGMENT_LIMIT, BIN_FULL, BIN_HUGE, DELAYED_NEVER, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE,
+  ARENA_SEGMENT_LIMIT, BIN_FULL, BIN_HUGE, BLOCK_MASK, DELAYED_NEVER, DELAYED_NO, DELAYED_USE, HEAP_DELAYED_FREE,
   HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, KIND_MEDIUM, KIND_SMALL, PAGE_BIN, PAGE_FLAGS,
-  PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_LOCAL_FREE, PAGE_USED, SEGMAP, SEG_KIND, SEG_NEXT,
+  PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_LOCAL_FREE, PAGE_USED, PAGE_XTHREAD_FREE, SEGMAP, SEG_KIND, SEG_NEXT,
   SEG_OWNER, SEG_PAGE_COUNT, SEG_PREV, SEG_USED_PAGES,
 } from './layout.js'
 import { pageCanAllocate, pageFreeCollect, pageUseDelayed } from './page.js'
 import { queuePush } from './page-queue.js'
 import { pageDesc, pageOfAddress, segQueuePush, segWord, segmentPageFree } from './segment.js'
+import { BIN_SIZE, pageKindOf } from './size-classes.js'
 
 /* ----- Abandon ---------------------------------------------------------------- */
 
@@ -95,6 +99,63 @@ function visitSegmentPages(i32: Int32Array, seg: number, fn: (pd: number) => voi
 
 /* ----- Reclaim ---------------------------------------------------------------- */
 
+/** Abandoned segments a heap looks into, at most, for one that has room for its request. */
+const RECLAIM_SCAN = 32
+/** Abandoned segments reclaimed at once when none has room for the request. */
+const RECLAIM_BATCH = 4
+
+/**
+ * Heap `h` has no page of `bin` with a free block (its slow path): it
+ * reclaims an abandoned segment that offers one — a page of `bin` with room,
+ * or a free page slot of the bin's kind — before a fresh segment is claimed
+ * (after mimalloc's `mi_segment_try_reclaim`), and tops up to a batch in
+ * bitmap order, so that abandoned segments whose blocks all died keep going
+ * back to the arena. True if it reclaimed any.
+ */
+export function reclaimForBin(h: Heap, bin: number): boolean {
+  if (h.i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test
+  h.sync()
+  const i32 = h.i32
+  const kind = pageKindOf(BIN_SIZE[bin])
+  const limit = Math.min(Atomics.load(i32, ARENA_SEGMENT_LIMIT), h.segLimit) // only segments inside our views
+  let from = h.arena.metaSegments
+  let found = false
+  for (let n = 0; n < RECLAIM_SCAN && !found; n++) {
+    const seg = findSetBit(i32, ABANDONED_BITMAP, from, limit)
+    if (seg < 0) break
+    from = seg + 1
+    found = hasRoomFor(i32, seg, bin, kind) && tryReclaim(h, seg)
+  }
+  return reclaimAbandoned(h, found ? RECLAIM_BATCH - 1 : RECLAIM_BATCH) || found
+}
+
+/**
+ * Racy look into abandoned segment `seg` (another heap may be reclaiming it:
+ * only winning its abandoned bit makes it ours, this is a guess): a free page
+ * slot of `kind`, or a page of `bin` with blocks free or not yet initialized.
+ */
+function hasRoomFor(i32: Int32Array, seg: number, bin: number, kind: number): boolean {
+  const sw = segWord(seg)
+  const count = i32[sw + SEG_PAGE_COUNT]
+  if (i32[sw + SEG_KIND] === kind && i32[sw + SEG_USED_PAGES] < count) return true
+  for (let i = 0; i < count; i++) {
+    const pd = pageDesc(sw, i)
+    if ((i32[pd + PAGE_FLAGS] & PAGE_FLAG_IN_USE) !== 0 && i32[pd + PAGE_BIN] === bin &&
+      (pageCanAllocate(i32, pd) || (i32[pd + PAGE_XTHREAD_FREE] & BLOCK_MASK) !== 0)) return true
+  }
+  return false
+}
+
+/** Reclaims `seg` if `h` wins its abandoned bit (exactly one heap can); true if it did. */
+function tryReclaim(h: Heap, seg: number): boolean {
+  const i32 = h.i32
+  if (!tryClearBit(i32, ABANDONED_BITMAP, seg)) return false // another heap took it
+  Atomics.sub(i32, ARENA_ABANDONED_COUNT, 1)
+  Atomics.add(i32, ARENA_RECLAIMED_TOTAL, 1)
+  reclaimSegment(h, seg)
+  return true
+}
+
 /** Heap `h` reclaims up to `max` abandoned segments (its slow path); true if any. */
 export function reclaimAbandoned(h: Heap, max: number): boolean {
   if (h.i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test
@@ -107,11 +168,7 @@ export function reclaimAbandoned(h: Heap, max: number): boolean {
     const seg = findSetBit(i32, ABANDONED_BITMAP, from, limit)
     if (seg < 0) break
     from = seg + 1
-    if (!tryClearBit(i32, ABANDONED_BITMAP, seg)) continue // another heap took it
-    Atomics.sub(i32, ARENA_ABANDONED_COUNT, 1)
-    Atomics.add(i32, ARENA_RECLAIMED_TOTAL, 1)
-    reclaimSegment(h, seg)
-    n++
+    if (tryReclaim(h, seg)) n++
   }
   return n > 0
 }

@@ -31,7 +31,7 @@ import {
 
 /** Options of `Arena.create`. */
 export interface ArenaOptions {
-  /** Initial bytes (default 64 MiB), rounded up to whole 1 MiB segments. */
+  /** Initial bytes (default 64 MiB), rounded up to whole segments (SEGMENT_SIZE, 256 KiB). */
   size?: number
   /** If larger than `size`, the buffer is growable up to this many bytes (≤ 4 GiB). */
   maxSize?: number
@@ -43,6 +43,8 @@ export interface ArenaOptions {
 
 const OPTION_KEYS = new Set(['size', 'maxSize', 'maxHeaps', 'debug'])
 const MAX_HEAPS_LIMIT = 1024
+/** A growable buffer grows by at least this many bytes, or 1/8 of its initial size. */
+const MIN_GROW_BYTES = 4 << 20
 
 export class Arena {
   /** The SharedArrayBuffer holding the whole arena. */
@@ -112,7 +114,7 @@ export class Arena {
     i32[ARENA_SEGMENT_LIMIT] = size / SEGMENT_SIZE
     i32[ARENA_KEY] = randomKey()
     i32[ARENA_SEG_HEADER_SIZE] = debug ? SEGMENT_HEADER_SIZE_DEBUG : SEGMENT_HEADER_SIZE
-    i32[ARENA_GROW_STEP] = Math.max(4, (size / SEGMENT_SIZE) >>> 3)
+    i32[ARENA_GROW_STEP] = Math.max(MIN_GROW_BYTES / SEGMENT_SIZE, (size / SEGMENT_SIZE) >>> 3)
     i32.fill(EMPTY_PAGE, EMPTY_DIRECT, EMPTY_DIRECT + DIRECT_ENTRIES)
     setRange(i32, ARENA_BITMAP, 0, metaSegments)
     Atomics.store(i32, ARENA_SEGMENTS_IN_USE, metaSegments)
@@ -252,6 +254,16 @@ export class Arena {
   publishSegment(seg: number, kind: number, span: number): void {
     for (let i = 1; i < span; i++) Atomics.store(this.i32, SEGMAP + seg + i, -seg)
     Atomics.store(this.i32, SEGMAP + seg, kind)
+  }
+
+  /**
+   * Gives back claimed segments that were never published (a huge run's
+   * over-claim, see segmentAllocHuge): no pointer can lead there, so only
+   * the bitmap bits and the in-use count change.
+   */
+  unclaimSegments(seg: number, count: number): void {
+    releaseRange(this.i32, ARENA_BITMAP, seg, count)
+    Atomics.sub(this.i32, ARENA_SEGMENTS_IN_USE, count)
   }
 
   /** Returns segments to the arena bitmap (segment map cleared first). */

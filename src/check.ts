@@ -21,7 +21,7 @@ import {
   ABANDONED_BITMAP, ARENA_BITMAP, ARENA_PEAK_LIVE_BYTES, ARENA_SEGMENT_LIMIT, BIN_FULL, BIN_HUGE,
   BLOCK_MASK, DEBUG_HEADER, DELAYED_FREEING, DELAYED_MASK, DELAYED_NEVER, DIRECT_ENTRIES, EMPTY_PAGE,
   HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_IN_USE, HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE,
-  KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, PAGE_AREA,
+  KIND_HUGE, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_PAGE_SHIFT, MEDIUM_OBJ_MAX, MEDIUM_PAGE_SHIFT, PAGE_AREA,
   PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FLAG_IN_USE, PAGE_FLAG_MASK, PAGE_OWNER_SHIFT,
   PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_PREV, PAGE_RESERVED, PAGE_START, PAGE_USED,
   PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_KIND,
@@ -206,7 +206,9 @@ function checkPage(a: Arena, pd: number, seg: number, index: number, kind: numbe
   if (bsize <= 0 || (bsize & 7) !== 0) fail(`${where} has block size ${bsize}`)
   if (start < segStart + a.segHeaderSize || start + area > segStart + i32[segWord(seg) + SEG_SPAN] * SEGMENT_SIZE) fail(`${where} has area ${hex(start)}+${area} outside its segment`)
   if (kind === KIND_HUGE ? bin !== BIN_HUGE || reserved !== 1 : BIN_SIZE[bin] !== bsize || reserved !== Math.floor(area / bsize)) fail(`${where}: bin ${bin}, block size ${bsize}, reserved ${reserved} disagree`)
-  if (kind === KIND_LARGE && bsize <= 64 * 1024) fail(`${where}: large page with ${bsize}-byte blocks`)
+  if (kind === KIND_LARGE && bsize <= MEDIUM_OBJ_MAX) fail(`${where}: large page with ${bsize}-byte blocks`)
+  // a huge run is trimmed to its block: the block starts in the head or at its first follower's start
+  if (kind === KIND_HUGE && start > segStart + SEGMENT_SIZE) fail(`${where}: huge block at ${hex(start)} leaves whole segments unused before it`)
   if (capacity < 0 || capacity > reserved) fail(`${where}: capacity ${capacity} > reserved ${reserved}`)
   const tf = Atomics.load(i32, pd + PAGE_XTHREAD_FREE)
   const state = tf & DELAYED_MASK

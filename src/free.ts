@@ -39,7 +39,7 @@ export function pageOfPointer(h: Heap, p: unknown): number {
   if (kind === 0) {
     throw new InvalidPointerError(p, seg < h.arena.metaSegments ? 'inside the arena metadata' : 'in a free segment')
   }
-  // a follower of a huge run: only a 1 MiB-aligned huge block starts there (its page start)
+  // a follower of a huge run: only a segment-aligned huge block starts there (its page start)
   const head = kind < 0 ? -kind : seg
   const sw = segWord(head)
   const pd = kind < 0 ? pageDesc(sw, 0) : pageDesc(sw, (p & SEGMENT_MASK) >>> i32[sw + SEG_PAGE_SHIFT])

@@ -16,22 +16,22 @@ import type { Arena } from './arena.js'
 import { AllocatorError, DoubleFreeError } from './errors.js'
 import { freeGeneric, freeLocal, looksFree, onFreeList, pageOfPointer } from './free.js'
 import * as layout from './layout.js'
-import { abandonSegments, reclaimAbandoned } from './abandon.js'
+import { abandonSegments, reclaimAbandoned, reclaimForBin } from './abandon.js'
 import { fillBytes } from './fill.js'
 import { pageCanAllocate, pageExtend, pageFreeCollect, pageInit, pageUseDelayed } from './page.js'
 import { queueBinOf, queueFirst, queueMove, queueMoveToFront, queueOf, queuePush, queueRemove, queuesReset } from './page-queue.js'
-import { pageDesc, pageOfAddress, segOfPage, segWord, segmentAlloc, segmentPageAlloc, segmentPageFree } from './segment.js'
+import { pageOfAddress, segOfPage, segWord, segmentAllocHuge, segmentPageAlloc, segmentPageFree } from './segment.js'
 import * as sizeClasses from './size-classes.js'
 
 // module-local consts, folded by the compiler (imported bindings are not: see layout.ts)
 const {
   ARENA_XFREES_RETIRED, BIN_FULL, BIN_HUGE, DEBUG_HEAP, DELAYED_FREEING, DELAYED_MASK, DELAYED_NO,
   DELAYED_USE, EMPTY_DIRECT, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_FREE, HEAP_FREEING,
-  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES, KIND_HUGE,
-  LARGE_OBJ_MAX, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS,
+  HEAP_SEG_FREE_MEDIUM, HEAP_SEG_FREE_SMALL, HEAP_STATE, HEAP_THREAD_ID, HEAP_XFREES,
+  LARGE_OBJ_MAX, MAX_ALIGNMENT, MAX_ALLOC_SIZE, PAGE_BIN, PAGE_BLOCK_SIZE, PAGE_AREA, PAGE_CAPACITY, PAGE_FLAGS,
   PAGE_FLAG_IN_USE, PAGE_OWNER_SHIFT, PAGE_FREE, PAGE_LOCAL_FREE, PAGE_NEXT, PAGE_START, PAGE_USED,
   PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE,
-  SEG_OWNER, SEG_PAGES, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT,
+  SEG_OWNER, SEG_PAGES, SEG_SPAN, SEG_USED_PAGES, SMALL_DIRECT_MAX, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT,
   PAGE_WORDS,
 } = layout
 const { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } = sizeClasses
@@ -40,8 +40,6 @@ const { BIN_INVERSE, BIN_SIZE, binOf, pageKindOf } = sizeClasses
 const KIND_PAGE_SHIFT = Int32Array.of(0, SMALL_PAGE_SHIFT, MEDIUM_PAGE_SHIFT, SEGMENT_SHIFT, SEGMENT_SHIFT)
 /** Page starts are aligned to at least this; larger alignments use a huge segment run. */
 const PAGE_START_ALIGN = 4096
-/** Abandoned segments reclaimed per slow-path attempt. */
-const RECLAIM_BATCH = 4
 
 export class Heap {
   /** The arena this heap allocates in. */
@@ -157,7 +155,7 @@ export class Heap {
     return p
   }
 
-  /** Block of `size` bytes whose offset is a multiple of `alignment` (a power of two, 8 … 1 MiB). */
+  /** Block of `size` bytes whose offset is a multiple of `alignment` (a power of two, 8 … MAX_ALIGNMENT = 1 MiB). */
   mallocAligned(size: number, alignment: number): number {
     checkSize(size, 'mallocAligned size')
     checkAlignment(alignment)
@@ -201,7 +199,7 @@ export class Heap {
     // segments, which may lie past them, sync themselves
     this.processDelayed()
     let pd = this.findFreePage(bin)
-    if (pd === 0 && reclaimAbandoned(this, RECLAIM_BATCH)) pd = this.findFreePage(bin)
+    if (pd === 0 && reclaimForBin(this, bin)) pd = this.findFreePage(bin)
     if (pd === 0) pd = this.freshPage(bin)
     if (pd === 0) {
       this.collect()
@@ -257,35 +255,30 @@ export class Heap {
   /**
    * @internal A huge block (or one with an alignment beyond page starts): its
    * own run of segments; the block starts after the header, where
-   * `start + lead` is a multiple of `alignment`.
+   * `start + lead` is a multiple of `alignment` (segmentAllocHuge).
    */
   mallocHuge(size: number, alignment: number, lead: number): number {
     if (size > MAX_ALLOC_SIZE) return 0
     this.sync()
     this.processDelayed()
-    const hs = this.arena.segHeaderSize
-    const offset = Math.ceil((hs + lead) / alignment) * alignment - lead
-    const span = Math.ceil((offset + Math.max(size, 1)) / SEGMENT_SIZE)
-    if (span > this.arena.maxSegments) return 0
-    let seg = segmentAlloc(this.arena, this.id, KIND_HUGE, span)
-    if (seg === 0) {
+    let start = segmentAllocHuge(this.arena, this.id, size, alignment, lead)
+    if (start === 0) {
       this.collect(true)
-      seg = segmentAlloc(this.arena, this.id, KIND_HUGE, span)
-      if (seg === 0) return 0
+      start = segmentAllocHuge(this.arena, this.id, size, alignment, lead)
+      if (start === 0) return 0
     }
     this.sync()
     const i32 = this.i32
-    const sw = segWord(seg)
-    const pd = pageDesc(sw, 0)
-    const start = (seg << SEGMENT_SHIFT) + offset
-    const area = span * SEGMENT_SIZE - offset
+    const pd = pageOfAddress(i32, start)
+    const sw = segWord(segOfPage(pd))
+    const area = (segOfPage(pd) + i32[sw + SEG_SPAN]) * SEGMENT_SIZE - start
     i32[sw + SEG_USED_PAGES] = 1
     pageInit(i32, pd, this.id, BIN_HUGE, area & ~7, start, area, DELAYED_USE)
     i32[pd + PAGE_CAPACITY] = 1
     i32[pd + PAGE_USED] = 1
     if (this.arena.debug) i32[(start >>> 2) + DEBUG_HEAP] = 0 // not a freed debug block
     queuePush(i32, this.rec, BIN_FULL, pd)
-    return start >>> 0
+    return start
   }
 
   /* ----- free ---------------------------------------------------------------- */
@@ -336,7 +329,7 @@ export class Heap {
     if (ptr === 0) return
     this.sync()
     const pd = pageOfPointer(this, ptr)
-    // valid after all: a 1 MiB-aligned huge block, or a page changed under a racy read
+    // valid after all: a segment-aligned huge block (it starts in a follower), or a page changed under a racy read
     freeGeneric(this, ptr, segWord(segOfPage(pd)), pd)
   }
 
@@ -500,9 +493,9 @@ export function checkSize(size: number, what: string): void {
   }
 }
 
-/** @internal RangeError unless `alignment` is a power of two in 8 … SEGMENT_SIZE. */
+/** @internal RangeError unless `alignment` is a power of two in 8 … MAX_ALIGNMENT (1 MiB). */
 export function checkAlignment(alignment: number): void {
-  if (!Number.isInteger(alignment) || alignment < 8 || alignment > SEGMENT_SIZE || (alignment & (alignment - 1)) !== 0) {
-    throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${SEGMENT_SIZE}, got ${String(alignment)}`)
+  if (!Number.isInteger(alignment) || alignment < 8 || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0) {
+    throw new RangeError(`mallocAligned: alignment must be a power of two in 8..${MAX_ALIGNMENT}, got ${String(alignment)}`)
   }
 }

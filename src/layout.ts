@@ -9,7 +9,7 @@
   segment (it starts with a segment header), or a follower of a huge run.
 
    buffer:  | meta segment(s) | segment | segment | huge head | follower | ...
-            0                 1 MiB     2 MiB     3 MiB
+            0                 256 KiB   512 KiB   768 KiB
 
   Modules on the malloc/free paths copy what they use of this file into
   module-local consts (`const { … } = layout`): Node 20's optimizer folds a
@@ -19,16 +19,22 @@
 
 /* ----- Segments ----------------------------------------------------------- */
 
-/** log2 of the segment size; segment i starts at byte `i << SEGMENT_SHIFT`. */
-export const SEGMENT_SHIFT = 20
-/** Bytes per segment (1 MiB). */
+/**
+ * log2 of the segment size; segment i starts at byte `i << SEGMENT_SHIFT`.
+ * 256 KiB (was 1 MiB): a segment is the unit the arena hands out, so smaller
+ * segments waste less around sparse medium/large bins, the metadata and
+ * 128 KiB..1 MiB blocks (mimalloc-stress peak segment bytes / peak live
+ * bytes 2.7 → see the commit that made the change for the figures).
+ */
+export const SEGMENT_SHIFT = 18
+/** Bytes per segment (256 KiB). */
 export const SEGMENT_SIZE = 1 << SEGMENT_SHIFT
 /** Largest block malloc serves (block sizes are stored in signed 32-bit words). */
 export const MAX_ALLOC_SIZE = 0x7ff00000
 /** Mask of the offset inside a segment. */
 export const SEGMENT_MASK = SEGMENT_SIZE - 1
 /** Segments an arena can have at most: offsets fit in 32 bits (4 GiB). */
-export const MAX_SEGMENTS = 4096
+export const MAX_SEGMENTS = 2 ** (32 - SEGMENT_SHIFT)
 /** Largest arena in bytes (offsets are unsigned 32-bit). */
 export const MAX_ARENA_SIZE = MAX_SEGMENTS * SEGMENT_SIZE
 
@@ -54,26 +60,30 @@ export const SEGMENT_HEADER_SIZE_DEBUG = SEGMENT_HEADER_SIZE + 2 * SEGMENT_BITMA
 
 /** Segment map value of a segment that is free or holds metadata. */
 export const KIND_NONE = 0
-/** 16 pages of 64 KiB, blocks up to SMALL_OBJ_MAX. */
+/** SEGMENT_SIZE / 64 KiB small pages, blocks up to SMALL_OBJ_MAX. */
 export const KIND_SMALL = 1
-/** 4 pages of 256 KiB, blocks up to MEDIUM_OBJ_MAX. */
+/** SEGMENT_SIZE / 128 KiB medium pages, blocks up to MEDIUM_OBJ_MAX. */
 export const KIND_MEDIUM = 2
 /** One page spanning the segment, blocks up to LARGE_OBJ_MAX. */
 export const KIND_LARGE = 3
 /** One block spanning a run of 1+ segments (the head has the header). */
 export const KIND_HUGE = 4
 
+/** log2 of a small page (64 KiB; page 0 of a segment is shortened by the header). */
 export const SMALL_PAGE_SHIFT = 16
-export const MEDIUM_PAGE_SHIFT = 18
+/** log2 of a medium page (128 KiB). */
+export const MEDIUM_PAGE_SHIFT = 17
 /** Large and huge segments have a single page: its shift is the segment's. */
 export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT
 
 /** Largest block size served from small pages (1/8 of a small page). */
-export const SMALL_OBJ_MAX = 8 * 1024
+export const SMALL_OBJ_MAX = (1 << SMALL_PAGE_SHIFT) >>> 3
 /** Largest block size served from medium pages (1/4 of a medium page). */
-export const MEDIUM_OBJ_MAX = 64 * 1024
+export const MEDIUM_OBJ_MAX = (1 << MEDIUM_PAGE_SHIFT) >>> 2
 /** Largest block size served from large pages (half a segment). */
-export const LARGE_OBJ_MAX = 512 * 1024
+export const LARGE_OBJ_MAX = SEGMENT_SIZE >>> 1
+/** Largest alignment mallocAligned accepts (API.md); above SEGMENT_SIZE a huge run over-claims. */
+export const MAX_ALIGNMENT = 1 << 20
 
 /**
  * Most bytes a page's lazy free-list extension initializes at once
@@ -92,8 +102,12 @@ export const MIN_EXTEND = 4
 export const SMALL_DIRECT_MAX = 1024
 /** Entries in the direct table: index `(size + 7) >> 3` for size 0..SMALL_DIRECT_MAX. */
 export const DIRECT_ENTRIES = (SMALL_DIRECT_MAX >>> 3) + 1
-/** Bin of huge blocks (never has a page queue of its own: huge pages go to BIN_FULL). */
-export const BIN_HUGE = 58
+/**
+ * Bin of huge blocks, one past binOf(LARGE_OBJ_MAX) (never has a page queue
+ * of its own: huge pages go to BIN_FULL). 4 bins per power of two: 58 for
+ * 512 KiB, 54 for 256 KiB, 50 for 128 KiB (size-classes.test.ts checks it).
+ */
+export const BIN_HUGE = 4 * SEGMENT_SHIFT - 22
 /** The queue of full pages (not searched by malloc). */
 export const BIN_FULL = BIN_HUGE + 1
 /** Number of page queues in a heap. */
@@ -121,16 +135,18 @@ export const QUEUE_COUNT = BIN_FULL + 1
    +20  XFREES_RETIRED   cross-thread frees of released heaps (atomic add)
    +21  GROW_STEP        segments added per grow at least
    +22  PEAK_PAGE_BYTES  peak pageBytes seen by stats()/check() (atomic max, unsigned)
-   +32  arena bitmap     MAX_SEGMENTS/32 words: bit set = segment claimed
-   +160 abandoned bitmap MAX_SEGMENTS/32 words: bit set = abandoned, reclaimable
-   +288 segment map      MAX_SEGMENTS words: SEGMAP_* value per segment
-   +4384 empty page      PAGE_WORDS words of zeros: the direct table's "no page"
-   +4400 empty direct    DIRECT_ENTRIES words, all EMPTY_PAGE (a released heap's table)
-   +4544 heap records    MAX_HEAPS × HEAP_WORDS (128-byte aligned, see HEAP_ALIGN_WORDS)
+   +32    arena bitmap     MAX_SEGMENTS/32 words: bit set = segment claimed
+   +544   abandoned bitmap MAX_SEGMENTS/32 words: bit set = abandoned, reclaimable
+   +1056  segment map      MAX_SEGMENTS words: SEGMAP_* value per segment
+   +17440 empty page       PAGE_WORDS words of zeros: the direct table's "no page"
+   +17456 empty direct     DIRECT_ENTRIES words, all EMPTY_PAGE (a released heap's table)
+   +17600 heap records     MAX_HEAPS × HEAP_WORDS (128-byte aligned, see HEAP_ALIGN_WORDS)
+   (offsets for 256 KiB segments, MAX_SEGMENTS 16384: 70 KB + 1 KiB per heap,
+   so 64 heaps fit in one metadata segment)
 ------------------------------------------------------------------------------- */
 
 export const ARENA_MAGIC_VALUE = 0x4d424153 // 'SABM' little-endian
-export const ARENA_VERSION_VALUE = 2
+export const ARENA_VERSION_VALUE = 3 // 3: 256 KiB segments
 
 export const ARENA_MAGIC = 0
 export const ARENA_VERSION = 1

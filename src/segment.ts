@@ -3,9 +3,11 @@
   owns, after mimalloc's `segment.c`.
 
   A segment starts with its header (layout.ts) and is cut into pages of one
-  kind: 16 small pages, 4 medium pages, one large page, or one huge block over
+  kind: 4 small pages, 2 medium pages, one large page, or one huge block over
   a run of segments. `ptr >>> SEGMENT_SHIFT` finds the segment of any pointer,
-  `(ptr & SEGMENT_MASK) >>> pageShift` its page.
+  `(ptr & SEGMENT_MASK) >>> pageShift` its page. A huge block starts in its
+  head segment after the header, or — aligned to SEGMENT_SIZE or more, in
+  release mode — exactly at the start of the run's second segment.
 
   Ownership: SEG_OWNER is the heap id of the only thread that may change the
   segment's pages; it is written with Atomics.store when the segment is
@@ -41,7 +43,7 @@ export function pageDesc(sw: number, i: number): number {
 /**
  * The page descriptor of the page holding address `p`, found through the
  * segment map; 0 if `p` is in no claimed segment. A follower of a huge run
- * resolves to its head's only page: a 1 MiB-aligned huge block starts there.
+ * resolves to its head's only page: a segment-aligned huge block starts there.
  */
 export function pageOfAddress(i32: Int32Array, p: number): number {
   const seg = p >>> SEGMENT_SHIFT
@@ -75,6 +77,41 @@ function segQueueOf(rec: number, kind: number): number {
 export function segmentAlloc(arena: Arena, owner: number, kind: number, span: number): number {
   const seg = arena.claimSegments(span)
   if (seg === 0) return 0
+  segmentInit(arena, seg, owner, kind, span)
+  return seg
+}
+
+/**
+ * Claims the run of a huge block of `size` bytes whose address + `lead` is a
+ * multiple of `alignment`, and writes its header; page 0 spans from the
+ * header to the run's end. Returns the block's offset, or 0 when the arena is
+ * full. Up to SEGMENT_SIZE the offset is the same in every segment (segment
+ * starts are SEGMENT_SIZE-aligned). A larger alignment depends on where the
+ * run lands, so the run is over-claimed by the alignment and trimmed after:
+ * the head becomes the segment that holds `block - header size`, so the
+ * block starts in the head after its header or (lead 0) at its follower's
+ * start, and no segment before the head or past the block's end is kept.
+ * The trimmed segments are claimed for a moment (they count in the peak).
+ */
+export function segmentAllocHuge(arena: Arena, owner: number, size: number, alignment: number, lead: number): number {
+  const hs = arena.segHeaderSize
+  // bytes from the run's start to the block's start, at most
+  const offset = alignment > SEGMENT_SIZE ? alignment - lead : Math.ceil((hs + lead) / alignment) * alignment - lead
+  const claim = Math.ceil((offset + Math.max(size, 1)) / SEGMENT_SIZE)
+  if (claim > arena.maxSegments) return 0
+  const seg = arena.claimSegments(claim)
+  if (seg === 0) return 0
+  const block = Math.ceil((seg * SEGMENT_SIZE + hs + lead) / alignment) * alignment - lead
+  const head = (block - hs) >>> SEGMENT_SHIFT
+  const end = Math.ceil((block + Math.max(size, 1)) / SEGMENT_SIZE) // one past the block's last segment
+  if (head > seg) arena.unclaimSegments(seg, head - seg)
+  if (seg + claim > end) arena.unclaimSegments(end, seg + claim - end)
+  segmentInit(arena, head, owner, KIND_HUGE, end - head)
+  return block
+}
+
+/** Writes the header of claimed segment run `seg` (`span` segments of `kind`) and publishes it. */
+function segmentInit(arena: Arena, seg: number, owner: number, kind: number, span: number): void {
   const i32 = arena.i32
   const sw = segWord(seg)
   const shift = pageShiftOf(kind)
@@ -96,7 +133,6 @@ export function segmentAlloc(arena: Arena, owner: number, kind: number, span: nu
   if (arena.debug) arena.clearAllocBits(seg)
   Atomics.store(i32, sw + SEG_OWNER, owner)
   arena.publishSegment(seg, kind, span)
-  return seg
 }
 
 /** Returns a segment with no page in use to the arena (its heap queue membership is removed first). */

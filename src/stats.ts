@@ -11,7 +11,7 @@ import {
   ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_GROW_COUNT, ARENA_PEAK_LIVE_BYTES, ARENA_PEAK_PAGE_BYTES,
   ARENA_PEAK_SEGMENTS, ARENA_RECLAIMED_TOTAL, ARENA_SEGMENTS_IN_USE, ARENA_SEGMENT_LIMIT,
   ARENA_XFREES_RETIRED, HEAP_IN_USE, HEAP_STATE, HEAP_XFREES, KIND_HUGE, PAGE_BLOCK_SIZE,
-  PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_USED, SEGMAP, SEGMENT_SIZE, SEG_OWNER, SEG_PAGE_COUNT, SEG_SPAN,
+  PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_USE, PAGE_USED, SEGMAP, SEGMENT_SIZE, SEG_OWNER, SEG_PAGE_COUNT, SEG_SPAN, SMALL_PAGE_SHIFT,
 } from './layout.js'
 import { pageDesc, segWord } from './segment.js'
 
@@ -77,7 +77,7 @@ export function arenaStats(a: Arena): ArenaStats {
     if (kind <= 0 || kind > KIND_HUGE) continue
     const sw = segWord(seg)
     const owner = Atomics.load(i32, sw + SEG_OWNER)
-    const count = Math.min(Math.max(i32[sw + SEG_PAGE_COUNT], 0), SEGMENT_SIZE >>> 16)
+    const count = Math.min(Math.max(i32[sw + SEG_PAGE_COUNT], 0), SEGMENT_SIZE >>> SMALL_PAGE_SHIFT)
     let hs = perHeap.get(owner)
     if (hs === undefined) perHeap.set(owner, hs = { id: owner, liveBlocks: 0, liveBytes: 0 })
     for (let i = 0; i < count; i++) {

@@ -10,6 +10,7 @@
 
 import { summarize } from './bench-common.js'
 import type { StressResult } from './bench-report.js'
+import { formatBytes } from './format.js'
 
 export interface StressBenchOptions {
   runs: number
@@ -25,6 +26,8 @@ interface StressPatternReport {
   wallMs: number
   setupMs: number
   peakArenaBytes: number
+  /** bytes of the arena's metadata segments, part of peakArenaBytes (newer harness versions) */
+  metaBytes?: number
   peakLiveBytes: number
   overhead: number
   /** peak page bytes / peak live bytes (newer harness versions) */
@@ -89,7 +92,7 @@ export async function benchStress(o: StressBenchOptions, problems: string[]): Pr
   const overhead = summarize(overheads).median
   const pageOverhead = pageOverheads.length > 0 ? summarize(pageOverheads).median : null
   const note = `Wall time = the ${rounds} rounds, without the pool's start-up (median ${summarize(setups).median.toFixed(2)} s) and the final checks. ` +
-    `Memory overhead from the last run: peak ${(last!.peakArenaBytes / 2 ** 20).toFixed(1)} MiB of segments in use (1 MiB metadata segment included) / ` +
+    `Memory overhead from the last run: peak ${(last!.peakArenaBytes / 2 ** 20).toFixed(1)} MiB of segments in use (arena metadata included${last!.metaBytes === undefined ? '' : `: ${formatBytes(last!.metaBytes)}`}) / ` +
     `peak ${(last!.peakLiveBytes / 2 ** 20).toFixed(1)} MiB live; the table shows the median over the runs. ` +
     `Runs of this workload: at most ${MAX_RUNS}.`
   o.log?.(`  wall ${wall.median.toFixed(2)} s for ${rounds} rounds (target ≤ ${(4 * 0.78).toFixed(2)} s for 500), overhead ${overhead.toFixed(2)} (target ≤ 1.3)`)

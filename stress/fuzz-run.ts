@@ -139,7 +139,7 @@ export function resolveFuzzOptions(o: FuzzOptions = {}): ResolvedFuzzOptions {
   if (!(checkEveryMs >= 0)) throw new FuzzUsageError(`checkEveryMs must be ≥ 0, got ${String(checkEveryMs)}`)
   const arenaSize = o.arenaSize ?? Math.min(MAX_ARENA_SIZE, (64 + 48 * workers) * 1024 * 1024)
   if (!Number.isSafeInteger(arenaSize) || arenaSize < 16 * SEGMENT_SIZE || arenaSize > MAX_ARENA_SIZE || arenaSize % SEGMENT_SIZE !== 0) {
-    throw new FuzzUsageError(`arenaSize must be a multiple of 1 MiB in 16 MiB..4 GiB, got ${String(arenaSize)}`)
+    throw new FuzzUsageError(`arenaSize must be a multiple of the ${SEGMENT_SIZE >>> 10} KiB segment size in ${(16 * SEGMENT_SIZE) >>> 20} MiB..4 GiB, got ${String(arenaSize)}`)
   }
   const hangMs = o.hangMs ?? FUZZ_DEFAULTS.hangMs
   return { workers, seed, seconds, rounds, rate, release, kinds: [...new Set(kinds)], opsPerRound, checkEveryMs, arenaSize, hangMs }

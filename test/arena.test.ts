@@ -7,9 +7,9 @@
 
 import { describe, expect, it } from 'vitest'
 import { AllocatorError, Arena, type Heap } from '../src/index.js'
-import { SEGMENT_SIZE } from '../src/layout.js'
+import { LARGE_OBJ_MAX, MEDIUM_OBJ_MAX, SEGMENT_SIZE, SMALL_OBJ_MAX } from '../src/layout.js'
 import {
-  KiB, MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, snapshot,
+  HUGE_ONE_SEGMENT, KiB, MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, snapshot,
 } from './helpers/arena.js'
 
 function expectEmpty(arena: Arena): void {
@@ -47,16 +47,17 @@ describe('Arena.create', () => {
     expect(() => arena.createHeap()).toThrow(AllocatorError)
   })
 
+  const S = SEGMENT_SIZE
   it.each([
-    [4 * MiB + 1, 5 * MiB], [5 * MiB - 1, 5 * MiB], [5 * MiB, 5 * MiB], [3 * MiB + 512 * KiB, 4 * MiB],
-  ])('rounds a size of %i bytes up to whole 1 MiB segments (%i)', (size, want) => {
+    [16 * S + 1, 17 * S], [17 * S - 1, 17 * S], [17 * S, 17 * S], [15 * S + S / 2, 16 * S],
+  ])('rounds a size of %i bytes up to whole segments (%i)', (size, want) => {
     expect(Arena.create({ size }).buffer.byteLength).toBe(want)
   })
 
   it('rounds maxSize up to whole segments too', () => {
-    const arena = Arena.create({ size: 2 * MiB, maxSize: 10 * MiB + 1 })
+    const arena = Arena.create({ size: 8 * S, maxSize: 40 * S + 1 })
     expect(arena.buffer.growable).toBe(true)
-    expect(arena.buffer.maxByteLength).toBe(11 * MiB)
+    expect(arena.buffer.maxByteLength).toBe(41 * S)
   })
 
   it('gives an arena that can allocate even for a size smaller than one segment', () => {
@@ -88,13 +89,14 @@ describe('Arena.create', () => {
 /* ----- out of memory ------------------------------------------------------------------ */
 
 describe('out of memory', () => {
-  it.each([16, 1000, 8192, 100000, 300000])(
+  // small, medium and large sizes (a large page of 100000-byte blocks holds two, of LARGE_OBJ_MAX one)
+  it.each([16, 1000, SMALL_OBJ_MAX, MEDIUM_OBJ_MAX, 100000, LARGE_OBJ_MAX])(
     'malloc(%i) returns 0 once a 4 MiB arena is full, and after freeing everything the same number of blocks fit again', (size) => {
       const arena = Arena.create({ size: 4 * MiB })
       const heap = arena.createHeap()
       const first = fillUp(heap, size)
       expect(first.length).toBeGreaterThan(0)
-      expect(first.length * size).toBeLessThanOrEqual(3 * MiB)
+      expect(first.length * size).toBeLessThanOrEqual(4 * MiB - arena.metaSegments * SEGMENT_SIZE)
       expect(arena.check().liveBlocks).toBe(first.length)
       for (const p of first) heap.free(p)
       const second = fillUp(heap, size)
@@ -107,36 +109,36 @@ describe('out of memory', () => {
   it('huge malloc returns 0 once a 4 MiB arena is full, and the freed segments fit as many again', () => {
     const arena = Arena.create({ size: 4 * MiB })
     const heap = arena.createHeap()
-    const first = fillUp(heap, 600 * KiB)
-    expect(first.length).toBe(3) // one segment each, three segments past the metadata
+    const first = fillUp(heap, HUGE_ONE_SEGMENT)
+    expect(first.length).toBe(4 * MiB / SEGMENT_SIZE - arena.metaSegments) // one segment each, every segment past the metadata
     for (const p of first) heap.free(p)
     expectEmpty(arena)
-    expect(fillUp(heap, 600 * KiB).length).toBe(3)
+    expect(fillUp(heap, HUGE_ONE_SEGMENT).length).toBe(first.length)
   })
 
   it('a multi-segment huge malloc returns 0 when no run of free segments is long enough', () => {
-    const arena = Arena.create({ size: 8 * MiB })
+    const arena = Arena.create({ size: 8 * SEGMENT_SIZE })
     const heap = arena.createHeap()
-    const ones = fillUp(heap, 600 * KiB) // 7 segments, one each
-    expect(ones.length).toBe(7)
+    const ones = fillUp(heap, HUGE_ONE_SEGMENT) // 7 segments, one each
+    expect(ones.length).toBe(8 - arena.metaSegments)
     // free every other one: 3 or 4 free segments, but no two adjacent
     for (let i = 0; i < ones.length; i += 2) heap.free(ones[i])
-    expect(heap.malloc(1.5 * MiB)).toBe(0)
+    expect(heap.malloc(1.5 * SEGMENT_SIZE)).toBe(0)
     heap.free(ones[1]) // segments of ones[0..2] are now free and adjacent
-    expect(heap.malloc(1.5 * MiB)).not.toBe(0)
+    expect(heap.malloc(1.5 * SEGMENT_SIZE)).not.toBe(0)
     arena.check()
   })
 
   it('returns 0 for every size class once full, without throwing or breaking the arena', () => {
     const arena = Arena.create({ size: 4 * MiB })
     const heap = arena.createHeap()
-    const ps = fillUp(heap, 600 * KiB)
-    for (const size of [0, 8, 100, 1024, 5000, 20000, 100000, 600 * KiB, 3 * MiB]) {
+    const ps = fillUp(heap, HUGE_ONE_SEGMENT)
+    for (const size of [0, 8, 100, 1024, 5000, 20000, 100000, HUGE_ONE_SEGMENT, 3 * MiB]) {
       const p = heap.malloc(size)
       if (p !== 0) ps.push(p) // a small size may still fit in a page of a previous size
     }
     expect(fillUp(heap, 100000).length).toBe(0)
-    expect(fillUp(heap, 600 * KiB).length).toBe(0)
+    expect(fillUp(heap, HUGE_ONE_SEGMENT).length).toBe(0)
     expect(arena.check().liveBlocks).toBe(ps.length)
   })
 
@@ -171,16 +173,16 @@ describe('a growable arena', () => {
     const arena = Arena.create({ size: 2 * MiB, maxSize: 64 * MiB })
     expect(arena.buffer.byteLength).toBe(2 * MiB)
     const heap = arena.createHeap()
-    const ps = Array.from({ length: 10 }, () => mustMalloc(heap, MiB - 8 * KiB)) // one segment each
-    expect(arena.buffer.byteLength).toBeGreaterThanOrEqual((arena.metaSegments + 10) * MiB)
+    const ps = Array.from({ length: 10 }, () => mustMalloc(heap, HUGE_ONE_SEGMENT)) // one segment each
+    expect(arena.buffer.byteLength).toBeGreaterThanOrEqual((arena.metaSegments + 10) * SEGMENT_SIZE)
     expect(arena.u8.length).toBe(arena.buffer.byteLength)
     expect(arena.i32.length * 4).toBe(arena.buffer.byteLength)
     expect(arena.stats().grows).toBeGreaterThanOrEqual(1)
     expect(arena.stats().capacity).toBe(arena.buffer.byteLength)
     // the grown memory is usable to its end
     const last = Math.max(...ps)
-    fillBlock(arena, last, MiB - 8 * KiB, 0x6b)
-    expect(firstMismatch(arena, last, MiB - 8 * KiB, 0x6b)).toBe(-1)
+    fillBlock(arena, last, HUGE_ONE_SEGMENT, 0x6b)
+    expect(firstMismatch(arena, last, HUGE_ONE_SEGMENT, 0x6b)).toBe(-1)
     expect(arena.check().liveBlocks).toBe(10)
   })
 
@@ -218,9 +220,9 @@ describe('a growable arena', () => {
   it('never grows past maxSize: malloc returns 0 there', () => {
     const arena = Arena.create({ size: 2 * MiB, maxSize: 16 * MiB })
     const heap = arena.createHeap()
-    const huge = fillUp(heap, 600 * KiB)
+    const huge = fillUp(heap, HUGE_ONE_SEGMENT)
     expect(arena.buffer.byteLength).toBe(16 * MiB)
-    expect(huge.length).toBe(16 - arena.metaSegments)
+    expect(huge.length).toBe(16 * MiB / SEGMENT_SIZE - arena.metaSegments)
     expect(heap.malloc(3 * MiB)).toBe(0)
     expect(fillUp(heap, 100000).length).toBe(0)
     expect(arena.buffer.byteLength).toBe(16 * MiB)
@@ -252,7 +254,7 @@ describe('a growable arena', () => {
   it('a non-growable arena keeps its length when full', () => {
     const arena = Arena.create({ size: 4 * MiB })
     const heap = arena.createHeap()
-    fillUp(heap, 600 * KiB)
+    fillUp(heap, HUGE_ONE_SEGMENT)
     expect(arena.buffer.byteLength).toBe(4 * MiB)
     expect(arena.stats().grows).toBe(0)
   })

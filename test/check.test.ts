@@ -12,7 +12,7 @@ import {
   ABANDONED_BITMAP, ARENA_BITMAP, BIN_FULL, EMPTY_PAGE, HEAP_DELAYED_FREE, HEAP_DIRECT, HEAP_QUEUES, HEAP_STATE,
   KIND_MEDIUM, PAGE_BLOCK_SIZE, PAGE_CAPACITY, PAGE_FLAGS, PAGE_FLAG_IN_FULL, PAGE_FREE, PAGE_LOCAL_FREE,
   PAGE_NEXT, PAGE_PREV, PAGE_RESERVED, PAGE_USED, PAGE_XTHREAD_FREE, QUEUE_FIRST, QUEUE_LAST, SEGMAP,
-  SEG_OWNER, SEG_USED_PAGES,
+  SEGMENT_SIZE, SEG_OWNER, SEG_USED_PAGES,
 } from '../src/layout.js'
 import { binOf } from '../src/size-classes.js'
 import { MiB, mustMalloc, pageOf, segOf, segWordOf } from './helpers/arena.js'
@@ -171,7 +171,7 @@ describe('check() detects bitmaps that disagree with the segments', () => {
 
   it('a free segment whose bit in the arena bitmap is set', () => {
     const { arena } = withFreedBlocks()
-    const seg = (arena.buffer.byteLength / MiB) - 1
+    const seg = (arena.buffer.byteLength / SEGMENT_SIZE) - 1 // the last one
     const w = ARENA_BITMAP + (seg >>> 5)
     expectDetected(arena, [[w, arena.i32[w] | (1 << (seg & 31))]])
   })

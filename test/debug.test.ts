@@ -18,7 +18,7 @@ import {
 import { DebugHeap } from '../src/debug.js'
 import { binOf } from '../src/size-classes.js'
 import {
-  DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_HEADER, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE,
+  DEBUG_BYTE_CLEAN, DEBUG_BYTE_DEAD, DEBUG_BYTE_GUARD, DEBUG_HEADER, DEBUG_REAR_MIN, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE,
   SMALL_PAGE_SHIFT,
 } from '../src/layout.js'
 import { spawnTsWorker as spawnFuzzWorker } from '../workers/spawn.js'
@@ -120,14 +120,15 @@ function blockSizeOf(arena: Arena, heap: Heap, n: number): number {
 describe('debug mode: block layout', () => {
   it('malloc returns n usable bytes filled 0xCD between 16 guard bytes 0xFD, 16-aligned from 16 bytes', () => {
     const { arena, heap } = debugArena(32 * MiB)
-    for (const n of [0, 1, 7, 8, 15, 16, 17, 100, 1024, 1025, 5000, 65_536, 200_000, 600_000, 3 * MiB]) {
+    // every kind: small, medium (20 000), large (65 536), huge
+    for (const n of [0, 1, 7, 8, 15, 16, 17, 100, 1024, 1025, 5000, 20_000, 65_536, 200_000, 600_000, 3 * MiB]) {
       const p = mustMalloc(heap, n)
       expect(heap.usableSize(p), `usableSize after malloc(${n})`).toBe(n)
       expect(p % (n >= 16 ? 16 : 8), `alignment of malloc(${n})`).toBe(0)
       expect(firstNot(arena, p, n, DEBUG_BYTE_CLEAN), `first byte of malloc(${n}) that is not 0xCD`).toBe(-1)
       expectGuards(arena, p, n)
     }
-    expect(arena.check().liveBlocks).toBe(15)
+    expect(arena.check().liveBlocks).toBe(16)
   })
 
   it('free fills the user bytes 0xDD (and the block is no longer live)', () => {
@@ -214,7 +215,8 @@ describe('debug mode: block layout', () => {
     arena.u8[p + n + 15] = DEBUG_BYTE_GUARD
     const before = arena.check().segmentsInUse
     heap.free(p)
-    expect(arena.check().segmentsInUse).toBe(before - 4) // its run of segments went back
+    const span = Math.ceil((arena.segHeaderSize + DEBUG_HEADER + n + DEBUG_REAR_MIN) / SEGMENT_SIZE)
+    expect(arena.check().segmentsInUse).toBe(before - span) // its run of segments went back
     expectError(() => heap.free(p), DoubleFreeError, 'ERR_DOUBLE_FREE', p, ['freed already'])
   })
 

@@ -11,7 +11,7 @@ import {
 } from '../src/index.js'
 import {
   ARENA_MAGIC, ARENA_SEGMENT_SHIFT, ARENA_VERSION, HEAP_RECORDS, LARGE_OBJ_MAX, PAGE_BLOCK_SIZE,
-  PAGE_CAPACITY, PAGE_RESERVED, PAGE_START, PAGE_USED, SEGMENT_SIZE,
+  PAGE_CAPACITY, PAGE_FLAGS, PAGE_RESERVED, PAGE_START, PAGE_USED, SEGMENT_SIZE, SMALL_PAGE_SHIFT,
 } from '../src/layout.js'
 import {
   MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, pageOf, segOf, snapshot, thrownBy,
@@ -31,7 +31,7 @@ function expectRejected(arena: Arena, call: () => unknown, kind: abstract new (.
 
 /**
  * An arena with a few live blocks filled with patterns: a 32-byte and a
- * 64-byte block in small pages, and a 2 MiB huge block (3 segments).
+ * 64-byte block in small pages, and a 2 MiB huge block (a run of segments).
  */
 function populated(): { arena: Arena, heap: Heap, p32: number, p64: number, huge: number } {
   const arena = Arena.create({ size: 8 * MiB })
@@ -39,12 +39,12 @@ function populated(): { arena: Arena, heap: Heap, p32: number, p64: number, huge
   const p32 = mustMalloc(heap, 32)
   const p64 = mustMalloc(heap, 64)
   const huge = mustMalloc(heap, 2 * MiB)
-  // a few bins only, so that the small segment keeps pages that are not in use
-  const others = Array.from({ length: 50 }, (_, i) => mustMalloc(heap, 16 + (i % 6) * 16))
+  // three bins only (16, 32, 64 bytes), so that the small segment keeps pages that are not in use
+  const others = Array.from({ length: 50 }, (_, i) => mustMalloc(heap, 16 + (i % 2) * 16))
   fillBlock(arena, p32, 32, 0x32)
   fillBlock(arena, p64, 64, 0x64)
   fillBlock(arena, huge, 2 * MiB, 0x99)
-  others.forEach((p, i) => fillBlock(arena, p, 16 + (i % 6) * 16, i + 1))
+  others.forEach((p, i) => fillBlock(arena, p, 16 + (i % 2) * 16, i + 1))
   return { arena, heap, p32, p64, huge }
 }
 
@@ -81,11 +81,15 @@ const badPointers: Array<[string, (w: World) => unknown]> = [
   // diff = -k × block size: the fast path's rounded division must not take these for blocks
   ['one 32-byte block before page 0 of a used segment', (w) => segOf(w.p32) * SEGMENT_SIZE + w.arena.segHeaderSize - 32],
   ['six 32-byte blocks before page 0 of a used segment', (w) => segOf(w.p32) * SEGMENT_SIZE + w.arena.segHeaderSize - 192],
-  ['a page of a used segment that is not in use', (w) => segOf(w.p32) * SEGMENT_SIZE + 15 * 65536],
+  ['a page of a used segment that is not in use', (w) => {
+    const p = (segOf(w.p32) + 1) * SEGMENT_SIZE - (1 << SMALL_PAGE_SHIFT) // its last small page
+    expect(w.arena.i32[pageOf(w.arena, p) + PAGE_FLAGS]).toBe(0)
+    return p
+  }],
   ['a huge block + 8', (w) => w.huge + 8],
   ['a huge block + 4096', (w) => w.huge + 4096],
-  ['a huge block + 1 MiB (its second segment)', (w) => w.huge + MiB],
-  ['the start of a huge block\'s last segment', (w) => (segOf(w.huge) + 2) * SEGMENT_SIZE],
+  ['a huge block + SEGMENT_SIZE (its second segment)', (w) => w.huge + SEGMENT_SIZE],
+  ['the start of a huge block\'s last segment', (w) => Math.floor((w.huge + 2 * MiB - 1) / SEGMENT_SIZE) * SEGMENT_SIZE],
   ['a block never allocated (first block past the capacity of a fresh page)', (w) => {
     const pd = pageOf(w.arena, w.p32)
     const i32 = w.arena.i32

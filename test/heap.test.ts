@@ -5,9 +5,12 @@
 
 import { describe, expect, it } from 'vitest'
 import { AllocatorError, Arena, type Heap } from '../src/index.js'
-import { LARGE_OBJ_MAX, SEGMENT_SIZE } from '../src/layout.js'
 import {
-  KiB, MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, pageOf, snapshot,
+  DEBUG_HEADER, DEBUG_REAR_MIN, LARGE_OBJ_MAX, MEDIUM_OBJ_MAX, SEGMAP, SEGMENT_SHIFT, SEGMENT_SIZE, SMALL_OBJ_MAX,
+  SMALL_PAGE_SHIFT,
+} from '../src/layout.js'
+import {
+  HUGE_ONE_SEGMENT, KiB, MiB, fillBlock, firstChangedByte, firstMismatch, mustMalloc, pageOf, snapshot,
 } from './helpers/arena.js'
 
 function setup(size = 16 * MiB): { arena: Arena, heap: Heap } {
@@ -53,16 +56,16 @@ describe('malloc', () => {
 
   it('returns 16-aligned blocks for every size from 16 bytes on', () => {
     const { heap } = setup(64 * MiB)
-    const sizes = [...Array.from({ length: 2048 - 16 }, (_, i) => 16 + i), 5000, 8192, 8193, 20000, 65536, 65537,
-      100000, LARGE_OBJ_MAX, LARGE_OBJ_MAX + 1, 3 * MiB]
+    const sizes = [...Array.from({ length: 2048 - 16 }, (_, i) => 16 + i), 5000, SMALL_OBJ_MAX, SMALL_OBJ_MAX + 1, 20000,
+      MEDIUM_OBJ_MAX, MEDIUM_OBJ_MAX + 1, 100000, LARGE_OBJ_MAX, LARGE_OBJ_MAX + 1, 3 * MiB]
     const misaligned = sizes.filter((size) => mustMalloc(heap, size) % 16 !== 0)
     expect(misaligned).toEqual([])
   })
 
   it('returns blocks of at least the requested size (usableSize ≥ size)', () => {
     const { heap } = setup(64 * MiB)
-    const sizes = [...Array.from({ length: 4097 }, (_, i) => i), 8191, 8192, 8193, 30000, 65536, 65537, 300000,
-      LARGE_OBJ_MAX, LARGE_OBJ_MAX + 1, MiB, 3 * MiB + 5]
+    const sizes = [...Array.from({ length: 4097 }, (_, i) => i), SMALL_OBJ_MAX - 1, SMALL_OBJ_MAX, SMALL_OBJ_MAX + 1, 30000,
+      MEDIUM_OBJ_MAX, MEDIUM_OBJ_MAX + 1, 100000, LARGE_OBJ_MAX, LARGE_OBJ_MAX + 1, 300000, MiB, 3 * MiB + 5]
     const short = sizes.filter((size) => heap.usableSize(mustMalloc(heap, size)) < size)
     expect(short).toEqual([])
   })
@@ -279,6 +282,62 @@ describe('mallocAligned', () => {
     })
 })
 
+/*
+  Alignments above SEGMENT_SIZE: a segment's start is only SEGMENT_SIZE-aligned,
+  so mallocHuge over-claims a run by the alignment and trims it to the block
+  (segmentAllocHuge). A one-segment block between the aligned ones moves
+  where the next run lands, so each lands at a different offset modulo the
+  alignment.
+*/
+describe.each([false, true])('mallocAligned above the segment size (debug %s)', (debug) => {
+  const sizes = [0, 8, 5000, 300 * KiB, 2 * MiB + 5]
+  /** Bytes a block of `size` takes besides its alignment (debug: header and rear guard). */
+  const extra = debug ? DEBUG_HEADER + DEBUG_REAR_MIN : 0
+
+  /** Aligned blocks of every size (each after a one-segment spacer); fills them and checks alignment and trimming. */
+  function alignedBlocks(arena: Arena, heap: Heap, alignment: number): number[] {
+    const before = arena.check().segmentsInUse
+    const spacers: number[] = []
+    const ps = sizes.map((size, i) => {
+      spacers.push(mustMalloc(heap, HUGE_ONE_SEGMENT))
+      const p = heap.mallocAligned(size, alignment)
+      expect(p, `mallocAligned(${size}, ${alignment})`).not.toBe(0)
+      expect(p % alignment, `mallocAligned(${size}, ${alignment}) = 0x${p.toString(16)}`).toBe(0)
+      expect(heap.usableSize(p)).toBeGreaterThanOrEqual(size)
+      fillBlock(arena, p, size, i + 1)
+      return p
+    })
+    for (const p of spacers) heap.free(p)
+    // trimmed: a head segment for the header, then the block's own segments; none of the over-claim
+    const most = sizes.reduce((t, size) => t + 1 + Math.ceil((Math.max(size, 1) + extra) / SEGMENT_SIZE), 0)
+    const check = arena.check()
+    expect(check.liveBlocks).toBe(sizes.length)
+    expect(check.segmentsInUse - before).toBeLessThanOrEqual(most)
+    expect(sizes.filter((size, i) => firstMismatch(arena, ps[i], size, i + 1) >= 0)).toEqual([])
+    return ps
+  }
+
+  it.each([512 * KiB, MiB])('gives %i-aligned blocks whose local free returns every segment', (alignment) => {
+    const arena = Arena.create({ size: 64 * MiB, debug })
+    const heap = arena.createHeap()
+    const ps = alignedBlocks(arena, heap, alignment)
+    if (!debug) expect(ps.some((p) => arena.i32[SEGMAP + (p >>> SEGMENT_SHIFT)] < 0), 'a block starts in a follower segment').toBe(true)
+    for (const p of ps) heap.free(p)
+    expectEmpty(arena)
+  })
+
+  it.each([512 * KiB, MiB])('gives %i-aligned blocks that another heap frees (cross-heap), and the owner gets every segment back', (alignment) => {
+    const arena = Arena.create({ size: 64 * MiB, debug })
+    const owner = arena.createHeap()
+    const other = arena.createHeap()
+    const ps = alignedBlocks(arena, owner, alignment)
+    for (const p of ps) other.free(p)
+    expect(arena.check().liveBlocks).toBe(0)
+    owner.collect()
+    expectEmpty(arena)
+  })
+})
+
 /* ----- huge blocks ------------------------------------------------------------------- */
 
 describe('huge blocks', () => {
@@ -287,7 +346,8 @@ describe('huge blocks', () => {
     const p = mustMalloc(heap, 3 * MiB)
     expect(heap.usableSize(p)).toBeGreaterThanOrEqual(3 * MiB)
     fillBlock(arena, p, 3 * MiB, 0x42)
-    expect(arena.check()).toMatchObject({ liveBlocks: 1, segmentsInUse: arena.metaSegments + 4 })
+    const span = Math.ceil((3 * MiB + arena.segHeaderSize) / SEGMENT_SIZE) // header + block, no more
+    expect(arena.check()).toMatchObject({ liveBlocks: 1, segmentsInUse: arena.metaSegments + span })
     expect(firstMismatch(arena, p, 3 * MiB, 0x42)).toBe(-1)
     heap.free(p)
     expectEmpty(arena)
@@ -329,7 +389,9 @@ describe('page queues and collect', () => {
       ...Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === 0),
     ],
   }
-  const cases = [64, 8192, 30000, 200000].flatMap((size) => Object.keys(orders).map((order) => [size, order] as const))
+  // small, the largest small, medium and large blocks
+  const sizes = [64, SMALL_OBJ_MAX, (SMALL_OBJ_MAX + MEDIUM_OBJ_MAX) / 2, (MEDIUM_OBJ_MAX + LARGE_OBJ_MAX) / 2]
+  const cases = sizes.flatMap((size) => Object.keys(orders).map((order) => [size, order] as const))
 
   it.each(cases)('returns every segment after blocks of %i bytes filling several pages are freed in %s and collect(true)', (size, order) => {
     const { arena, heap } = setup(64 * MiB)
@@ -442,26 +504,28 @@ describe('release', () => {
 })
 
 describe('segment slot policy (memory overhead, issue #5)', () => {
-  /** Frees every block of `ps` whose page is one of `pages` (page = address >>> 16). */
+  /** Small pages per segment. */
+  const PAGES = SEGMENT_SIZE >>> SMALL_PAGE_SHIFT
+  /** Frees every block of `ps` whose small page is one of `pages` (page = address >>> SMALL_PAGE_SHIFT). */
   const freePages = (heap: Heap, ps: number[], pages: number[]): number[] => {
     const drop = new Set(pages)
-    for (const p of ps) if (drop.has(p >>> 16)) heap.free(p)
-    return ps.filter((p) => !drop.has(p >>> 16))
+    for (const p of ps) if (drop.has(p >>> SMALL_PAGE_SHIFT)) heap.free(p)
+    return ps.filter((p) => !drop.has(p >>> SMALL_PAGE_SHIFT))
   }
 
   it('puts a fresh page in the fullest of the heap\'s segments with a free slot, not in the most recently emptied one', () => {
     const arena = Arena.create({ size: 16 * MiB })
     const heap = arena.createHeap()
-    // 8 KiB blocks: small pages of 7-8 blocks; fill segments A and B (16 pages each) and 2 pages of C
+    // SMALL_OBJ_MAX blocks: small pages of 7-8 blocks; fill segments A and B (PAGES pages each) and 2 pages of C
     let ps: number[] = []
-    const pagesOf = (seg: number): number[] => [...new Set(ps.filter((p) => p >>> 20 === seg).map((p) => p >>> 16))]
-    const segs = (): number[] => [...new Set(ps.map((p) => p >>> 20))]
-    while (segs().length < 3 || pagesOf(segs()[2]).length < 2) ps.push(mustMalloc(heap, 8 * KiB))
+    const pagesOf = (seg: number): number[] => [...new Set(ps.filter((p) => p >>> SEGMENT_SHIFT === seg).map((p) => p >>> SMALL_PAGE_SHIFT))]
+    const segs = (): number[] => [...new Set(ps.map((p) => p >>> SEGMENT_SHIFT))]
+    while (segs().length < 3 || pagesOf(segs()[2]).length < 2) ps.push(mustMalloc(heap, SMALL_OBJ_MAX))
     const [a, b] = segs()
-    ps = freePages(heap, ps, pagesOf(a).slice(0, 1)) // A: 15 pages in use
-    ps = freePages(heap, ps, pagesOf(b).slice(0, 10)) // B: 6 pages in use, the front of the heap's segment queue
+    ps = freePages(heap, ps, pagesOf(a).slice(0, 1)) // A: PAGES - 1 pages in use
+    ps = freePages(heap, ps, pagesOf(b).slice(0, PAGES / 2)) // B: half its pages in use, the front of the heap's segment queue
     const p = mustMalloc(heap, 16) // a new bin: needs a fresh page
-    expect(p >>> 20).toBe(a)
+    expect(p >>> SEGMENT_SHIFT).toBe(a)
     for (const q of [...ps, p]) heap.free(q)
     heap.collect()
     expect(arena.stats().segmentsInUse).toBe(arena.metaSegments)

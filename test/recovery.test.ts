@@ -1,4 +1,4 @@
-/* Regression tests for the concurrency review: a 1 MiB-aligned huge block
+/* Regression tests for the concurrency review: a segment-aligned huge block
    freed through the delayed list, a release() interrupted half-way, and a
    worker that dies holding DELAYED_FREEING or the grow lock. The "died in the
    middle of a call" states are set up word by word, as a killed thread would
@@ -11,7 +11,7 @@ import { Arena, superviseWorker } from '../src/index.js'
 import {
   ABANDONED_BITMAP, ARENA_ABANDONED_COUNT, ARENA_ABANDONED_TOTAL, ARENA_GROW_LOCK, ARENA_SEGMENT_LIMIT,
   DELAYED_FREEING, DELAYED_MASK, DELAYED_NO, HEAP_DELAYED_FREE, HEAP_FREEING, PAGE_FLAGS, PAGE_FLAG_MASK,
-  PAGE_XTHREAD_FREE, SEGMENT_SIZE, SEG_OWNER, SEG_PAGE_COUNT, SEG_PAGES, PAGE_WORDS,
+  PAGE_XTHREAD_FREE, SEGMAP, SEGMENT_SIZE, SEG_OWNER, SEG_PAGE_COUNT, SEG_PAGES, PAGE_WORDS,
 } from '../src/layout.js'
 import { setRange } from '../src/bitmap.js'
 import { spawnTsWorker } from '../workers/spawn.js'
@@ -46,13 +46,14 @@ function setDelayed(arena: Arena, pd: number, state: number): void {
   Atomics.store(arena.i32, w, (Atomics.load(arena.i32, w) & ~DELAYED_MASK) | state)
 }
 
-describe('huge blocks aligned to 1 MiB (they start in a follower segment)', () => {
-  it('a cross-heap free goes through the delayed list and the owner gets its segments back', () => {
+describe('huge blocks aligned to SEGMENT_SIZE or more (they start in a follower segment)', () => {
+  it.each([SEGMENT_SIZE, 2 * SEGMENT_SIZE, MiB])('%i-aligned: a cross-heap free goes through the delayed list and the owner gets its segments back', (alignment) => {
     const arena = Arena.create({ size: 16 * MiB })
     const owner = arena.createHeap()
     const other = arena.createHeap()
-    const p = owner.mallocAligned(64 * 1024, MiB)
-    expect(p % MiB).toBe(0)
+    const p = owner.mallocAligned(64 * 1024, alignment)
+    expect(p % alignment).toBe(0)
+    expect(arena.i32[SEGMAP + segOf(p)], 'p starts in a follower').toBeLessThan(0)
     arena.u8.fill(0xcd, p, p + 64 * 1024) // user data that once read as DELAYED_FREEING
     other.free(p) // not the owner: the page is full, so the block goes on owner's delayed list
     expect(arena.check().liveBlocks).toBe(0)

@@ -15,7 +15,7 @@ import type { Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Arena, superviseWorker, supervisePool } from '../src/index.js'
-import { ARENA_GROW_STEP, SEGMENT_SIZE, SMALL_PAGE_SHIFT } from '../src/layout.js'
+import { ARENA_GROW_STEP, LARGE_OBJ_MAX, SEGMENT_SIZE, SMALL_PAGE_SHIFT } from '../src/layout.js'
 import { TestWorker, terminateAll } from '../workers/test-client.js'
 import { CTL_BYTES, CTL_GO, CTL_PARKED, between, mixedSizes, rng, signal, verifyBlocks } from '../workers/test-common.js'
 
@@ -270,11 +270,12 @@ describe('multi-worker', () => {
       await a.call('collect')
       expect(arena.check(), `${why} everything back after A collected`).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
 
-      // huge blocks (> 512 KiB) freed by B: their segments come back when A allocates again…
-      const huge = [600 * 1024, 1536 * 1024 + 8, 3 * 1024 * 1024 + 5]
+      // huge blocks (> LARGE_OBJ_MAX) freed by B: their segments come back when A allocates again…
+      const huge = [LARGE_OBJ_MAX + 88 * 1024, 1536 * 1024 + 8, 3 * 1024 * 1024 + 5]
       const h1 = await a.call<number[]>('alloc', { sizes: huge, tag: 5 })
       const withHuge = arena.stats().segmentsInUse
-      expect(withHuge, `${why} huge segments claimed`).toBeGreaterThanOrEqual(arena.metaSegments + 1 + 2 + 4)
+      const spans = huge.reduce((t, n) => t + Math.ceil((n + arena.segHeaderSize) / SEGMENT_SIZE), 0)
+      expect(withHuge, `${why} huge segments claimed`).toBeGreaterThanOrEqual(arena.metaSegments + spans)
       await b.call('verifyAndFree', { ptrs: h1, sizes: huge, tag: 5 })
       const h2 = await a.call<number[]>('alloc', { sizes: huge, tag: 6 })
       expect(arena.stats().segmentsInUse, `${why} segments after A allocated the huge blocks again`).toBe(withHuge)
@@ -288,6 +289,37 @@ describe('multi-worker', () => {
       expect(arena.check(), `${why} end`).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
     } finally {
       signal(ctl, CTL_GO)
+      await terminateAll([a, b])
+    }
+  }, T)
+
+  /* ----- 2b. cross-thread free of blocks aligned beyond the segment size ----------------------- */
+
+  for (const debug of [false, true]) it(`B frees A's blocks aligned to 512 KiB and 1 MiB (runs over-claimed, then trimmed): A gets every segment back${mode(debug)}`, async () => {
+    const arena = Arena.create({ size: 64 << 20, debug })
+    const sizes = [0, 8, 5000, 300 * 1024, (2 << 20) + 5]
+    let a: TestWorker | undefined
+    let b: TestWorker | undefined
+    try {
+      a = spawn('A', 'test-owner.ts', { buffer: arena.buffer })
+      b = spawn('B', 'test-freer.ts', { buffer: arena.buffer })
+      await Promise.all([a.call('info'), b.call('info')])
+      for (const alignment of [512 * 1024, 1 << 20]) {
+        const why = `[cross-thread free of ${alignment}-aligned blocks${mode(debug)}]`
+        const tag = alignment >>> 10
+        const ptrs = await a.call<number[]>('allocAligned', { sizes, alignment, tag }) // checks the alignment
+        expect(arena.check().liveBlocks, `${why} live after A's mallocs`).toBe(sizes.length)
+        const xfrees = arena.stats().crossThreadFrees
+        await b.call('verifyAndFree', { ptrs, sizes, tag })
+        expect(arena.stats().crossThreadFrees - xfrees, `${why} crossThreadFrees`).toBe(sizes.length)
+        expect(arena.check().liveBlocks, `${why} live after B's frees`).toBe(0)
+        await a.call('collect')
+        expect(arena.check(), `${why} after A collected`).toEqual({ liveBlocks: 0, liveBytes: 0, segmentsInUse: arena.metaSegments })
+      }
+      await a.call('release')
+      await b.call('release')
+      expect(arena.check().segmentsInUse).toBe(arena.metaSegments)
+    } finally {
       await terminateAll([a, b])
     }
   }, T)
@@ -338,7 +370,8 @@ describe('multi-worker', () => {
   for (const debug of [false, true]) it(`B reclaims the segments A abandoned with live blocks, then frees A's blocks as its own${mode(debug)}`, async () => {
     const size = 1024
     const arena = Arena.create({ size: 64 << 20, debug })
-    const sizes = [...Array(1500).fill(size), ...Array(300).fill(96)]
+    // a segment and a half of `size` blocks, and a page of 96-byte blocks: 2 segments
+    const sizes = [...Array(blocksFillingSegments(arena, size, 3) / 2).fill(size), ...Array(300).fill(96)]
     const n = sizes.length
     const why = `[reclaim with live blocks${mode(debug)}, ${n} blocks]`
     let a: TestWorker | undefined

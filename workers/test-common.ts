@@ -7,6 +7,7 @@
 
 import { parentPort } from 'node:worker_threads'
 import type { Heap } from '../src/index.js'
+import { LARGE_OBJ_MAX, MEDIUM_OBJ_MAX, SMALL_OBJ_MAX } from '../src/layout.js'
 
 /* ----- Seeded randomness ------------------------------------------------------------ */
 
@@ -29,17 +30,18 @@ export function between(r: () => number, lo: number, hi: number): number {
 
 /**
  * A request size drawn from `r`, mixing the page kinds: mostly small
- * (0..1 KiB, the direct-table path; 1..8 KiB), some medium (up to 64 KiB),
- * a few large (up to 512 KiB: each takes a whole 1 MiB segment) and, when
- * `huge`, a few huge ones (512 KiB..3 MiB, their own run of segments).
+ * (0..1 KiB, the direct-table path; 1 KiB..SMALL_OBJ_MAX), some medium (up
+ * to MEDIUM_OBJ_MAX), a few large (up to LARGE_OBJ_MAX: a large page is a
+ * whole segment) and, when `huge`, a few huge ones (LARGE_OBJ_MAX..3 MiB,
+ * their own run of segments).
  */
 export function drawSize(r: () => number, huge: boolean): number {
   const x = r()
   if (x < 0.7) return between(r, 0, 1024)
-  if (x < 0.9) return between(r, 1025, 8 * 1024)
-  if (x < 0.99) return between(r, 8 * 1024 + 1, 64 * 1024)
-  if (x < 0.998 || !huge) return between(r, 64 * 1024 + 1, 512 * 1024)
-  return between(r, 512 * 1024 + 1, 3 * 1024 * 1024)
+  if (x < 0.9) return between(r, 1025, SMALL_OBJ_MAX)
+  if (x < 0.99) return between(r, SMALL_OBJ_MAX + 1, MEDIUM_OBJ_MAX)
+  if (x < 0.998 || !huge) return between(r, MEDIUM_OBJ_MAX + 1, LARGE_OBJ_MAX)
+  return between(r, LARGE_OBJ_MAX + 1, 3 * 1024 * 1024)
 }
 
 /** `n` request sizes from `seed` (see drawSize). */
@@ -89,12 +91,13 @@ function blockView(u8: Uint8Array, p: number, size: number): Uint8Array {
   return new Uint8Array(u8.buffer, u8.byteOffset + p, size)
 }
 
-/** Allocates a block per size and fills it with its pattern; throws if the arena is full. */
-export function allocFilled(heap: Heap, sizes: ArrayLike<number>, tag: number): number[] {
+/** Allocates a block per size (`alignment`-aligned if given) and fills it with its pattern; throws if the arena is full. */
+export function allocFilled(heap: Heap, sizes: ArrayLike<number>, tag: number, alignment = 0): number[] {
   const ptrs: number[] = []
   for (let i = 0; i < sizes.length; i++) {
-    const p = heap.malloc(sizes[i])
+    const p = alignment === 0 ? heap.malloc(sizes[i]) : heap.mallocAligned(sizes[i], alignment)
     if (p === 0) throw new Error(`heap ${heap.id}: malloc(${sizes[i]}) returned 0 (block ${i} of ${sizes.length})`)
+    if (alignment !== 0 && p % alignment !== 0) throw new Error(`heap ${heap.id}: mallocAligned(${sizes[i]}, ${alignment}) = 0x${p.toString(16)} is misaligned`)
     fillPattern(heap.arena.u8, p, sizes[i], tag)
     ptrs.push(p)
   }
@@ -142,6 +145,8 @@ export function heapOps(heap: Heap, threadId: number): Handlers {
   return {
     info: () => ({ heapId: heap.id, threadId }),
     alloc: ({ sizes, tag }: { sizes: number[], tag: number }) => allocFilled(heap, sizes, tag),
+    /** alloc with mallocAligned(size, alignment). */
+    allocAligned: ({ sizes, alignment, tag }: { sizes: number[], alignment: number, tag: number }) => allocFilled(heap, sizes, tag, alignment),
     verify: ({ ptrs, sizes, tag }: { ptrs: number[], sizes: number[], tag: number }) => {
       verifyBlocks(heap.arena.u8, ptrs, sizes, tag, `heap ${heap.id}`)
     },

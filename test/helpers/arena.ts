@@ -7,11 +7,15 @@
 import type { Arena, Heap } from '../../src/index.js'
 import type { CheckResult } from '../../src/check.js'
 import {
-  PAGE_WORDS, SEGMENT_MASK, SEGMENT_SHIFT, SEG_PAGES, SEG_PAGE_SHIFT,
+  LARGE_OBJ_MAX, PAGE_WORDS, SEGMENT_MASK, SEGMENT_SHIFT, SEGMENT_SIZE, SEG_PAGES, SEG_PAGE_SHIFT,
 } from '../../src/layout.js'
 
 export const KiB = 1024
 export const MiB = 1024 * 1024
+
+/** A huge request (above LARGE_OBJ_MAX) whose run is a single segment, header included (debug mode too). */
+export const HUGE_ONE_SEGMENT = SEGMENT_SIZE - 16 * KiB
+if (HUGE_ONE_SEGMENT <= LARGE_OBJ_MAX) throw new Error('test helpers: HUGE_ONE_SEGMENT is not huge')
 
 /** Segment index of a pointer. */
 export function segOf(p: number): number {

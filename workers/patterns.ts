@@ -768,12 +768,23 @@ export function runTask(arena: Arena, task: StressTask): TaskResult {
 function runRound(arena: Arena, task: StressTask, round: number, ctl: Int32Array, result: TaskResult): void {
   const t0 = performance.now()
   const where = `worker ${task.tid} (thread ${threadId}), round ${round}`
+  onFreshHeap(arena, ctl, result, where, round, (heap) => {
+    const c = new Ctx(arena, heap, task.ctl, { ...task, round, where, injectCorruption: task.injectCorruption && round === 0, opsBase: result.ops })
+    try {
+      RUN[task.pattern as PatternName](c)
+    } finally {
+      result.ops += c.ops
+    }
+  })
+  result.ms += performance.now() - t0
+}
+
+/** Runs `fn` on a new heap, then releases the heap; a failure of either goes to `result`. */
+function onFreshHeap(arena: Arena, ctl: Int32Array, result: TaskResult, where: string, round: number, fn: (heap: Heap) => void): void {
   let heap: Heap | undefined
-  let c: Ctx | undefined
   try {
     heap = arena.createHeap()
-    c = new Ctx(arena, heap, task.ctl, { ...task, round, where, injectCorruption: task.injectCorruption && round === 0, opsBase: result.ops })
-    RUN[task.pattern as PatternName](c)
+    fn(heap)
   } catch (e) {
     fail(ctl, result, e, where, round)
   }
@@ -782,8 +793,6 @@ function runRound(arena: Arena, task: StressTask, round: number, ctl: Int32Array
   } catch (e) {
     fail(ctl, result, e, `${where}, heap.release()`, round)
   }
-  result.ops += c?.ops ?? 0
-  result.ms += performance.now() - t0
 }
 
 /** Records the first failure of a task (an abort is not one) and raises the abort flag. */
@@ -837,24 +846,21 @@ function endRound(arena: Arena, task: StressTask, round: number, ctl: Int32Array
 function betweenRounds(arena: Arena, task: StressTask, round: number, ctl: Int32Array, result: TaskResult): void {
   const where = `worker ${task.tid} (thread ${threadId}), between rounds ${round} and ${round + 1}`
   const layout = new CtlLayout(task.workers)
-  let heap: Heap | undefined
-  try {
-    if (task.pattern === 'mimalloc-stress') {
-      heap = arena.createHeap()
+  if (task.pattern === 'mimalloc-stress') {
+    onFreshHeap(arena, ctl, result, where, round, (heap) => {
       const c = new Ctx(arena, heap, task.ctl, { ...task, tid: -1, round, where, injectCorruption: false })
       const saved = Atomics.load(ctl, CTL_MAIN_RNG) // 0 before the first round (0 is no state: hash32's fixed point)
       if (saved !== 0) c.r = saved
       freeTransfers(c, round === task.lastRound)
       Atomics.store(ctl, CTL_MAIN_RNG, c.r)
-    }
-    if (task.checkEvery > 0 && (round + 1) % task.checkEvery === 0) arena.check()
-  } catch (e) {
-    fail(ctl, result, e, where, round)
+    })
   }
-  try {
-    heap?.release()
-  } catch (e) {
-    fail(ctl, result, e, `${where}, heap.release()`, round)
+  if (task.checkEvery > 0 && (round + 1) % task.checkEvery === 0) {
+    try {
+      arena.check()
+    } catch (e) {
+      fail(ctl, result, e, where, round)
+    }
   }
   Atomics.store(ctl, CTL_BARRIER, 0)
   if (task.pattern === 'producer-consumer') resetRings(ctl, layout)

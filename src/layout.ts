@@ -23,8 +23,8 @@
  * log2 of the segment size; segment i starts at byte `i << SEGMENT_SHIFT`.
  * 256 KiB (was 1 MiB): a segment is the unit the arena hands out, so smaller
  * segments waste less around sparse medium/large bins, the metadata and
- * 128 KiB..1 MiB blocks (mimalloc-stress peak segment bytes / peak live
- * bytes 2.7 → see the commit that made the change for the figures).
+ * 128 KiB..1 MiB blocks: mimalloc-stress `2 50 500` peak segment bytes /
+ * peak live bytes went from 2.7–3.2 to 1.45–1.74.
  */
 export const SEGMENT_SHIFT = 18
 /** Bytes per segment (256 KiB). */

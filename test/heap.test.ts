@@ -516,7 +516,7 @@ describe('segment slot policy (memory overhead, issue #5)', () => {
   it('puts a fresh page in the fullest of the heap\'s segments with a free slot, not in the most recently emptied one', () => {
     const arena = Arena.create({ size: 16 * MiB })
     const heap = arena.createHeap()
-    // SMALL_OBJ_MAX blocks: small pages of 7-8 blocks; fill segments A and B (PAGES pages each) and 2 pages of C
+    // SMALL_OBJ_MAX blocks: small pages of 1-2 blocks; fill segments A and B (PAGES pages each) and 2 pages of C
     let ps: number[] = []
     const pagesOf = (seg: number): number[] => [...new Set(ps.filter((p) => p >>> SEGMENT_SHIFT === seg).map((p) => p >>> SMALL_PAGE_SHIFT))]
     const segs = (): number[] => [...new Set(ps.map((p) => p >>> SEGMENT_SHIFT))]

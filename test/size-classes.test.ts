@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest'
 import { Arena } from '../src/index.js'
 import {
-  BIN_HUGE, DIRECT_ENTRIES, EMPTY_PAGE, HEAP_DIRECT, LARGE_OBJ_MAX, PAGE_BLOCK_SIZE,
-  SMALL_DIRECT_MAX,
+  BIN_HUGE, DIRECT_ENTRIES, EMPTY_PAGE, HEAP_DIRECT, KIND_LARGE, KIND_MEDIUM, KIND_SMALL, LARGE_OBJ_MAX,
+  MEDIUM_OBJ_MAX, MEDIUM_PAGE_SHIFT, PAGE_BLOCK_SIZE, SEGMENT_SIZE, SMALL_DIRECT_MAX, SMALL_OBJ_MAX, SMALL_PAGE_SHIFT,
 } from '../src/layout.js'
-import { BIN_SIZE, binOf } from '../src/size-classes.js'
+import { BIN_SIZE, binOf, pageKindOf } from '../src/size-classes.js'
 import { pageOf } from './helpers/arena.js'
 
 /** Bins that have pages (1 … BIN_HUGE-1). */
@@ -64,6 +64,19 @@ describe('binOf and BIN_SIZE', () => {
       if (waste > worst.waste) worst = { size, block, waste }
     }
     expect(worst.waste, `request of ${worst.size} bytes gets a ${worst.block}-byte block`).toBeLessThan(0.2)
+  })
+
+  it('serve blocks up to 32 KiB from 64 KiB small pages, up to 64 KiB from 128 KiB medium pages, the rest from large pages', () => {
+    // the memory-overhead policy of session 4: a sparse bin costs one page per heap, so pages stay small
+    expect([SMALL_OBJ_MAX, MEDIUM_OBJ_MAX, LARGE_OBJ_MAX]).toEqual([32 * 1024, 64 * 1024, 128 * 1024])
+    const pageSize = [0, 1 << SMALL_PAGE_SHIFT, 1 << MEDIUM_PAGE_SHIFT, SEGMENT_SIZE]
+    for (const bin of bins) {
+      const size = BIN_SIZE[bin]
+      const kind = pageKindOf(size)
+      expect(kind, `block size ${size}`).toBe(size <= SMALL_OBJ_MAX ? KIND_SMALL : size <= MEDIUM_OBJ_MAX ? KIND_MEDIUM : KIND_LARGE)
+      // every page but a segment's first (shortened by the header) holds two blocks or more
+      expect(Math.floor(pageSize[kind] / size), `blocks of ${size} bytes per page`).toBeGreaterThanOrEqual(2)
+    }
   })
 
   it('send every size above LARGE_OBJ_MAX to BIN_HUGE', () => {

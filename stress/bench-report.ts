@@ -68,8 +68,11 @@ export interface RingResult {
   alloc: Summary
 }
 
+/** Native mimalloc on the same pattern in the same bench run (bench-native.ts), or why it was not measured. */
+export type NativeStressResult = { wall: Summary, overhead: Summary } | { missing: string }
+
 export interface StressResult {
-  /** null when the harness is not available */
+  /** null when the run failed */
   wall: Summary | null
   /** peak arena bytes in use / peak live bytes */
   overhead: number | null
@@ -81,6 +84,7 @@ export interface StressResult {
   label: string
   /** long, with the command that replays it */
   config: string
+  native: NativeStressResult
   note?: string
 }
 
@@ -297,7 +301,8 @@ function stressSection(s: StressResult): string[] {
   out.push('')
   out.push(`mimalloc's \`test-stress\` pattern, ${s.config}. Memory overhead = peak arena bytes in use / peak live bytes.`)
   out.push('')
-  const na = s.note?.startsWith('TODO') ? 'n/a (harness not available)' : 'n/a'
+  const na = 'n/a'
+  const native = 'missing' in s.native ? null : s.native
   out.push(table(['figure', 'median', 'min – max', 'target'], [
     ['wall time (s)', s.wall ? `**${fmt(s.wall.median, 2)}**` : na, range(s.wall, 2),
       s.comparable
@@ -308,7 +313,21 @@ function stressSection(s: StressResult): string[] {
     ...(s.pageOverhead != null
       ? [['page-level overhead (peak bytes of pages in use / peak live bytes)', fmt(s.pageOverhead, 2), '', 'no target: the part due to partly filled pages and size-class rounding']]
       : []),
+    ...(native
+      ? [
+          ['native mimalloc, same pattern, between these runs: wall time (s)', fmt(native.wall.median, 2), range(native.wall, 2), ''],
+          ['sabmalloc / native mimalloc wall time', s.wall ? `${fmt(s.wall.median / native.wall.median, 2)}×` : na, '', '≤ 4×' + (s.wall ? mark(s.wall.median <= 4 * native.wall.median) : '')],
+          ['native mimalloc memory overhead ((peak RSS − idle RSS) / peak live bytes)', fmt(native.overhead.median, 2), range(native.overhead, 2), ''],
+        ]
+      : []),
   ]))
+  if ('missing' in s.native) {
+    out.push('')
+    out.push(`Native mimalloc was not measured in this run (${s.native.missing}); its figure in FACTS.md is ${REFERENCE.mimallocStressSeconds} s.`)
+  } else {
+    out.push('')
+    out.push('Native mimalloc runs `stress/native/mimalloc-stress.c` (the same pattern in C, linked with the system\'s libmimalloc) once without tracking, for the wall time, and once tracking every block\'s usable size for the overhead (peak RSS counts only touched pages, so this figure leans low), after each sabmalloc run.')
+  }
   if (s.note) {
     out.push('')
     out.push(s.note)
@@ -476,10 +495,13 @@ export function renderSvg(r: BenchResults): string {
       subtitle: `mimalloc test-stress pattern, ${r.stress.label}; memory overhead = peak arena bytes / peak live bytes`,
       bars: [
         { label: 'sabmalloc', value: r.stress.wall?.median ?? null, color: C_SAB,
-          text: r.stress.wall ? `${fmt(r.stress.wall.median, 2)} s, memory overhead ${fmt(r.stress.overhead, 2)}` : 'n/a (harness not available)' },
-        ...(r.stress.comparable
-          ? [{ label: 'native mimalloc (FACTS.md, reference)', value: REFERENCE.mimallocStressSeconds, color: C_REF, text: `${REFERENCE.mimallocStressSeconds} s` }]
-          : []),
+          text: r.stress.wall ? `${fmt(r.stress.wall.median, 2)} s, memory overhead ${fmt(r.stress.overhead, 2)}` : 'n/a (the run failed)' },
+        ...('missing' in r.stress.native
+          ? r.stress.comparable
+            ? [{ label: 'native mimalloc (FACTS.md, reference)', value: REFERENCE.mimallocStressSeconds, color: C_REF, text: `${REFERENCE.mimallocStressSeconds} s` }]
+            : []
+          : [{ label: 'native mimalloc (this run)', value: r.stress.native.wall.median, color: C_REF,
+              text: `${fmt(r.stress.native.wall.median, 2)} s, memory overhead ${fmt(r.stress.native.overhead.median, 2)}` }]),
       ],
       log: false, unit: 's', target: r.stress.comparable ? { value: TARGETS.stressSeconds, label: `target ${fmt(TARGETS.stressSeconds, 2)} s` } : undefined,
     })

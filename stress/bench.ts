@@ -14,7 +14,7 @@
 ---------------------------------------------------------------------------- */
 
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -413,6 +413,20 @@ function machineBusyMs(): number {
   return busy
 }
 
+/**
+ * CPU ms of this process's waited-for children (the native mimalloc runs):
+ * cutime + cstime of /proc/self/stat, in clock ticks (USER_HZ: 100 a second on Linux; 0 elsewhere).
+ */
+function childrenCpuMs(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // after "pid (comm) ": field 3 is fields[0]
+    return (Number(fields[13]) + Number(fields[14])) * 10
+  } catch {
+    return 0
+  }
+}
+
 /* ----- Main ------------------------------------------------------------------------------------------ */
 
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
@@ -423,6 +437,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const cpus = os.cpus()
   const busy0 = machineBusyMs()
   const own0 = process.cpuUsage()
+  const children0 = childrenCpuMs()
   const results: BenchResults = {
     meta: {
       cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
@@ -456,7 +471,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   results.meta.seconds = (performance.now() - t0) / 1000
   results.meta.load[1] = os.loadavg()[0]
   const own = process.cpuUsage(own0)
-  const others = machineBusyMs() - busy0 - (own.user + own.system) / 1000
+  const others = machineBusyMs() - busy0 - (own.user + own.system) / 1000 - (childrenCpuMs() - children0)
   results.meta.othersCpu = Math.min(1, Math.max(0, others / (results.meta.seconds * 1000 * cpus.length)))
   results.meta.probeMs[1] = speedProbeMs()
   mkdirSync(o.outDir, { recursive: true })

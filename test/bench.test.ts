@@ -5,6 +5,9 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseBenchArgs, WORKLOADS } from '../stress/bench-cli.js'
+import { summarize } from '../stress/bench-common.js'
+import { buildNativeStress } from '../stress/bench-native.js'
+import { renderMarkdown, renderSvg, type BenchResults, type StressResult } from '../stress/bench-report.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BENCH = join(ROOT, 'stress/bench.ts')
@@ -113,4 +116,51 @@ describe('bench output', () => {
     expect(md).toMatch(/\| debug \|/)
     expect(md).toMatch(/None failed/)
   }, 180_000)
+})
+
+describe('native mimalloc on the mimalloc-stress pattern (bench-native.ts)', () => {
+  it('builds and runs stress/native/mimalloc-stress.c, or says why it cannot', () => {
+    const native = buildNativeStress(2, 20, 30) // big enough to move the RSS well past an idle process's
+    if (typeof native === 'string') {
+      // a machine without cc or libmimalloc-dev: a reason a person can act on
+      expect(native).toMatch(/no C compiler|libmimalloc-dev|native program failed/)
+      return
+    }
+    try {
+      const r = native.run()
+      expect(r.wallSeconds).toBeGreaterThan(0)
+      // peak RSS less an idle process's, over peak live bytes (RSS counts touched pages only, so it
+      // may undercount a block that is allocated but never written: no lower bound of 1)
+      expect(r.overhead).toBeGreaterThan(0.5)
+      expect(r.overhead).toBeLessThan(100)
+    } finally {
+      native.dispose()
+    }
+  }, 60_000)
+
+  const meta: BenchResults['meta'] = {
+    cpu: 'test cpu', cores: 2, memBytes: 2 ** 30, load: [0, 0], othersCpu: 0, probeMs: [60, 60], node: 'v20.0.0',
+    commit: 'abc1234', date: '2026-11-21', runs: 3, quick: false, only: ['stress'], seconds: 1,
+  }
+  const stress = (native: StressResult['native']): StressResult => ({
+    wall: summarize([2.5, 2.6, 2.7]), overhead: 1.45, pageOverhead: 1.1, comparable: true,
+    label: '2 workers, scale 50, 500 rounds', config: '2 workers, scale 50, 500 rounds', native,
+  })
+
+  it('reports native mimalloc\'s wall time, the ratio to it and its overhead when measured', () => {
+    const r: BenchResults = { meta, stress: stress({ wall: summarize([0.7, 0.8, 0.9]), overhead: summarize([1.8, 1.9, 2.6]) }), problems: [] }
+    const md = renderMarkdown(r)
+    expect(md).toMatch(/\| native mimalloc, same pattern, between these runs: wall time \(s\) \| 0\.80 \| 0\.70 – 0\.90 \|/)
+    expect(md).toMatch(/\| sabmalloc \/ native mimalloc wall time \| 3\.25× \|\s+\| ≤ 4× ✓ \|/)
+    expect(md).toMatch(/\| native mimalloc memory overhead .* \| 1\.90 \| 1\.80 – 2\.60 \|/)
+    expect(renderSvg(r)).toContain('native mimalloc (this run)')
+  })
+
+  it('says why native mimalloc was not measured, and falls back to the FACTS.md figure', () => {
+    const r: BenchResults = { meta, stress: stress({ missing: 'no C compiler (cc)' }), problems: [] }
+    const md = renderMarkdown(r)
+    expect(md).toContain('Native mimalloc was not measured in this run (no C compiler (cc)); its figure in FACTS.md is 0.78 s.')
+    expect(md).not.toMatch(/sabmalloc \/ native mimalloc wall time/)
+    expect(renderSvg(r)).toContain('native mimalloc (FACTS.md, reference)')
+  })
 })

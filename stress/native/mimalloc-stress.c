@@ -5,21 +5,28 @@
 
   Peak live bytes are tracked exactly (mi_usable_size of every live block,
   atomically, like sabmalloc's liveBytes: used blocks x block size); the
-  memory in use is the process's peak RSS less an idle process's (`0`
-  rounds). Threads are created per round, as in mimalloc's test, so each
-  round abandons and reclaims segments.
+  memory in use is the process's peak RSS (VmHWM) less an idle process's
+  (`0` rounds). RSS counts only the pages a program touched, so a block
+  allocated and never written (most of each thread's `data` array) costs
+  native mimalloc less than it costs sabmalloc's count of claimed
+  segments: the native figure leans low. Threads are created per round, as
+  in mimalloc's test, so each round abandons and reclaims segments.
 
     apt-get install libmimalloc-dev
     cc -O2 -o /tmp/mimalloc-stress stress/native/mimalloc-stress.c -lmimalloc -lpthread
-    /tmp/mimalloc-stress 2 50 0     # idle process: baseline RSS
-    /tmp/mimalloc-stress 2 50 500   # threads, scale, rounds
+    /tmp/mimalloc-stress 2 50 0               # idle process: baseline RSS
+    /tmp/mimalloc-stress 2 50 500             # threads, scale, rounds
+    /tmp/mimalloc-stress 2 50 500 untracked   # no live-byte tracking: wall time
+
+  `npm run bench` builds and runs it when a C compiler and libmimalloc-dev
+  are there (stress/bench-native.ts), next to sabmalloc's runs.
 
   Measured on this machine (session 4, mimalloc 2.0.9 from Debian, 5 runs):
-  peak live 4.9-5.0 MiB, peak RSS 10.7-14.9 MiB, idle process 1.4 MiB:
-  (RSS - idle) / live = 1.83-2.68, median 1.88. sabmalloc's figure on the
-  harness, peak segment bytes / peak live, is 1.4-1.5. The wall time here
-  includes an atomic add on one shared counter per malloc and per free, so
-  it is not comparable with the 0.78 s of mimalloc's own test-stress.
+  peak live 5.0 MiB, peak RSS 10.8-15.2 MiB, idle process 1.8 MiB:
+  (RSS - idle) / live = 1.80-2.68, median 1.84. sabmalloc's figure on the
+  harness, peak segment bytes / peak live, is 1.4-1.5. Tracked runs pay an
+  atomic add on one shared counter per malloc and per free; time the
+  untracked ones.
 ---------------------------------------------------------------------------- */
 #include <mimalloc.h>
 #include <pthread.h>
@@ -27,17 +34,19 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define TRANSFERS 1000
 #define COOKIE 0xbf58476d1ce4e5b9ULL
 
-static int threads = 2, scale = 50, rounds = 500;
+static int threads = 2, scale = 50, rounds = 500, tracking = 1;
 static _Atomic(uint64_t *) transfer[TRANSFERS];
 static _Atomic long live_bytes = 0, peak_live = 0;
 
 /* Live bytes change by `delta`; the peak follows (atomic max). */
 static void track(long delta) {
+  if (!tracking) return;
   long now = atomic_fetch_add(&live_bytes, delta) + delta;
   long peak = atomic_load(&peak_live);
   while (now > peak && !atomic_compare_exchange_weak(&peak_live, &peak, now)) {}
@@ -110,10 +119,29 @@ static void *stress(void *arg) {
   return NULL;
 }
 
+/*
+  Peak resident bytes of this process image: VmHWM from /proc/self/status.
+  Not getrusage's ru_maxrss (what mi_process_info reports): Linux carries
+  that over exec from the process that forked us, so a child of a big
+  Node process would report Node's size.
+*/
+static size_t peak_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL) return 0;
+  char line[256];
+  size_t kib = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (sscanf(line, "VmHWM: %zu kB", &kib) == 1) break;
+  }
+  fclose(f);
+  return kib * 1024;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) threads = atoi(argv[1]);
   if (argc > 2) scale = atoi(argv[2]);
   if (argc > 3) rounds = atoi(argv[3]);
+  if (argc > 4) tracking = strcmp(argv[4], "untracked") != 0;
   if (threads < 1 || threads > 64) { fprintf(stderr, "threads must be 1..64\n"); return 2; }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -130,9 +158,9 @@ int main(int argc, char **argv) {
   clock_gettime(CLOCK_MONOTONIC, &t1);
   size_t elapsed, user, sys, rss, peak_rss, commit, peak_commit, faults;
   mi_process_info(&elapsed, &user, &sys, &rss, &peak_rss, &commit, &peak_commit, &faults);
-  double mib = 1024.0 * 1024.0, live = (double)atomic_load(&peak_live);
-  printf("wall %.2f s; peak live %.2f MiB; peak RSS %.2f MiB; peak commit %.2f MiB; peak RSS / peak live %.2f\n",
-    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, live / mib, (double)peak_rss / mib,
-    (double)peak_commit / mib, live > 0 ? (double)peak_rss / live : 0.0);
+  peak_rss = peak_rss_bytes();
+  /* one JSON line: stress/bench-native.ts reads it */
+  printf("{\"wallSeconds\": %.4f, \"peakLiveBytes\": %ld, \"peakRssBytes\": %zu, \"peakCommitBytes\": %zu}\n",
+    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, atomic_load(&peak_live), peak_rss, peak_commit);
   return atomic_load(&live_bytes) == 0 ? 0 : 1;
 }

@@ -530,7 +530,7 @@ export function renderSvg(r: BenchResults): string {
 <rect width="100%" height="100%" fill="white"/>
 <text x="20" y="28" class="title" style="font-size: 20px">sabmalloc benchmarks</text>
 <text x="20" y="48" class="sub">${esc(`${m.cpu} × ${m.cores}, Node ${m.node}, ${m.date}, median of ${m.runs} runs${m.quick ? ' (--quick: short runs, not representative)' : ''}.`)}</text>
-<text x="20" y="64" class="sub">Light grey bars: figures from FACTS.md measured elsewhere (native code), shown for reference only. Dashed green lines: targets.</text>
+<text x="20" y="64" class="sub">Light grey bars: native code for reference, from FACTS.md unless marked "this run". Dashed green lines: targets.</text>
 ${body.join('\n')}
 </svg>
 `

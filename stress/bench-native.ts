@@ -32,18 +32,19 @@ export interface NativeStress {
 }
 
 /**
- * Builds the native program for `threads`, `scale`, `rounds`; a string says
- * why it could not (no compiler, no libmimalloc, a failed run).
+ * Builds the native program for `threads`, `scale`, `rounds` with the C
+ * compiler `cc`; a string says why it could not (no compiler, no
+ * libmimalloc, a failed run).
  */
-export function buildNativeStress(threads: number, scale: number, rounds: number): NativeStress | string {
+export function buildNativeStress(threads: number, scale: number, rounds: number, cc = 'cc'): NativeStress | string {
   const dir = mkdtempSync(join(tmpdir(), 'sabmalloc-native-'))
   const exe = join(dir, 'mimalloc-stress')
   try {
-    execFileSync('cc', ['-O2', '-o', exe, SOURCE, '-lmimalloc', '-lpthread'], { stdio: 'pipe' })
+    execFileSync(cc, ['-O2', '-o', exe, SOURCE, '-lmimalloc', '-lpthread'], { stdio: 'pipe' })
   } catch (e) {
     rmSync(dir, { recursive: true, force: true })
     const err = e as { code?: string, stderr?: Buffer }
-    return err.code === 'ENOENT' ? 'no C compiler (cc)' : `cc failed (is libmimalloc-dev installed?): ${String(err.stderr ?? '').split('\n')[0]}`
+    return err.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} failed (is libmimalloc-dev installed?): ${String(err.stderr ?? '').split('\n')[0]}`
   }
   const once = (args: string[]): NativeReport => {
     const out = execFileSync(exe, [String(threads), String(scale), ...args], { encoding: 'utf8' })

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -137,6 +137,14 @@ describe('native mimalloc on the mimalloc-stress pattern (bench-native.ts)', () 
       native.dispose()
     }
   }, 60_000)
+
+  it('says so when there is no C compiler or the build fails, and leaves no build directory behind', () => {
+    const buildDirs = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('sabmalloc-native-'))
+    const before = buildDirs()
+    expect(buildNativeStress(2, 20, 30, 'sabmalloc-no-such-cc')).toBe('no C compiler (sabmalloc-no-such-cc)')
+    expect(buildNativeStress(2, 20, 30, 'false')).toMatch(/^false failed \(is libmimalloc-dev installed\?\)/)
+    expect(buildDirs()).toEqual(before)
+  })
 
   const meta: BenchResults['meta'] = {
     cpu: 'test cpu', cores: 2, memBytes: 2 ** 30, load: [0, 0], othersCpu: 0, probeMs: [60, 60], node: 'v20.0.0',

@@ -112,9 +112,10 @@ const RECLAIM_SCAN = 32
  *
  * One segment at a time, not a batch: a heap that takes segments it has no
  * use for keeps their pinned pages from the heaps that would fill them.
- * Reclaiming batches of 4 instead: mimalloc-stress `2 50 500` overhead
- * median 1.45 (1.42–1.50) against 1.40 (1.36–1.49) over 5 interleaved
- * pairs; larson (2 workers, 4 s) 5.1 against 3.0–3.4.
+ * Reclaiming batches of 4 instead: larson (2 workers, 4 s) peak segments /
+ * peak live 5.1 against 3.0–3.4; mimalloc-stress `2 50 500` within noise
+ * (medians 1.45 vs 1.40 over 5 interleaved pairs, 1.38 vs 1.39 over 9
+ * bench runs).
  */
 export function reclaimForBin(h: Heap, bin: number): boolean {
   if (h.i32[ARENA_ABANDONED_COUNT] === 0) return false // quick racy test

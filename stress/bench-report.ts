@@ -321,13 +321,9 @@ function stressSection(s: StressResult): string[] {
         ]
       : []),
   ]))
-  if ('missing' in s.native) {
-    out.push('')
-    out.push(`Native mimalloc was not measured in this run (${s.native.missing}); its figure in FACTS.md is ${REFERENCE.mimallocStressSeconds} s.`)
-  } else {
-    out.push('')
-    out.push('Native mimalloc runs `stress/native/mimalloc-stress.c` (the same pattern in C, linked with the system\'s libmimalloc) once without tracking, for the wall time, and once tracking every block\'s usable size for the overhead (peak RSS counts only touched pages, so this figure leans low), after each sabmalloc run.')
-  }
+  out.push('', 'missing' in s.native
+    ? `Native mimalloc was not measured in this run (${s.native.missing}); its figure in FACTS.md is ${REFERENCE.mimallocStressSeconds} s.`
+    : 'Native mimalloc runs `stress/native/mimalloc-stress.c` (the same pattern in C, linked with the system\'s libmimalloc) once without tracking, for the wall time, and once tracking every block\'s usable size for the overhead (peak RSS counts only touched pages, so this figure leans low), after each sabmalloc run.')
   if (s.note) {
     out.push('')
     out.push(s.note)
